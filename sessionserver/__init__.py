@@ -1,0 +1,7 @@
+"""sessionserver: a central session server for Python web applications."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -1,0 +1,59 @@
+"""The command table: one row per protocol command.
+
+The codec, the daemon's dispatcher and ``docs/protocol.md`` all read this table, so adding a
+command means adding one row here, one handler in the dispatcher and one line in the codec
+tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "Command"]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One protocol command.
+
+    Attributes:
+        name: the lower-case command name (matching is case-insensitive).
+        usage: the arguments, as shown in the docs.
+        min_args: how many arguments must follow the name; fewer gets ``err Missing argument.``
+        needs_session: whether the command needs an open session (``err No session opened.``).
+        summary: one line for the docs and ``--help`` texts.
+    """
+
+    name: str
+    usage: str
+    min_args: int
+    needs_session: bool
+    summary: str
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in (
+        Command("new", "", 0, False, "create a session, open it for writing; replies its id"),
+        Command("open", "<id> [r|w|rw]", 1, False, "open a session; w and rw lock it (default w)"),
+        Command("put", "<key> <value...>", 2, True, "set a key in the open session"),
+        Command("get", "<key>", 1, True, "the value of a key"),
+        Command("exists", "<key>", 1, True, "ok if the key exists"),
+        Command("remove", "<key>", 1, True, "delete a key"),
+        Command("keys", "", 0, True, "the keys, in insertion order, separated by |"),
+        Command("get_all", "", 0, True, "the whole session, as PHP serialize() text"),
+        Command("put_all", "<serialized>", 1, True, "replace the whole session (PHP serialize())"),
+        Command("commit", "", 0, True, "save, unlock, keep the session open read-only"),
+        Command("close", "", 0, True, "save, unlock and close the session"),
+        Command("destroy", "", 0, True, "delete the session"),
+        Command("regenerate_id", "", 0, True, "move the session to a fresh id; replies the id"),
+        Command("ttl", "[seconds]", 0, True, "the seconds left, or set the idle lifetime"),
+        Command(
+            "gc", "<seconds>", 1, False, "delete sessions idle longer than that; replies count"
+        ),
+        Command("auth", "<token>", 1, False, "authenticate (when the server has a token)"),
+        Command("ping", "", 0, False, "replies pong"),
+        Command("quit", "", 0, False, "close the connection (uncommitted changes are dropped)"),
+        Command("stats", "", 0, False, "counters, as space-separated name=value pairs"),
+    )
+}

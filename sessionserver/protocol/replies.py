@@ -1,0 +1,74 @@
+"""Every error reply the server can send, in one table.
+
+The first group is byte-exact from the original PHP session server (``protocol.md`` section 1);
+PHP clients compare against these strings, so they must never change.  The second group covers
+conditions the original did not detect (it dropped the connection or silently ignored them);
+each has its own message so that clients can map a reply to an exception through one table.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ERRORS", "Err"]
+
+
+class Err:
+    """An error reply: its message and its pre-encoded text-framing line.
+
+    Instances are module constants, compared by identity in the hot path and encoded once.
+    """
+
+    __slots__ = ("message", "name", "text")
+
+    def __init__(self, name: str, message: str) -> None:
+        self.name = name
+        self.message = message
+        self.text = b"err " + message.encode() + b"\r\n"
+
+    def __repr__(self) -> str:
+        return f"Err({self.name}: {self.message!r})"
+
+
+def _err(name: str, message: str) -> Err:
+    e = Err(name, message)
+    ERRORS[name] = e
+    return e
+
+
+ERRORS: dict[str, Err] = {}
+
+# --- byte-exact, from the original protocol -------------------------------------------------
+NO_SESSION = _err("no_session", "No session opened.")
+UNKNOWN_COMMAND = _err("unknown_command", "unknown command")
+OPEN_FAILED = _err("open_failed", "Could not open session.")
+STORE_FAILED = _err("store_failed", "Could not store value")
+NO_SUCH_KEY = _err("no_such_key", "Key does not exist")
+KEYS_FAILED = _err("keys_failed", "Could not retrieve keys.")
+GET_ALL_FAILED = _err("get_all_failed", "Could not get session data.")
+COMMIT_FAILED = _err("commit_failed", "Could not commit session.")
+CLOSE_FAILED = _err("close_failed", "Could not close session")
+DESTROY_FAILED = _err("destroy_failed", "Could not destroy session.")
+REGENERATE_FAILED = _err("regenerate_failed", "Could not regenerate session id.")
+
+# --- conditions the original did not report ----------------------------------------------------
+MISSING_ARGUMENT = _err("missing_argument", "Missing argument.")
+INVALID_ARGUMENT = _err("invalid_argument", "Invalid argument.")
+INVALID_MODE = _err("invalid_mode", "Invalid mode; use r, w or rw.")
+INVALID_KEY = _err("invalid_key", "Invalid key.")
+READ_ONLY = _err("read_only", "Session is open read-only.")
+LOCKED = _err("locked", "Session is locked.")
+LOCK_LOST = _err("lock_lost", "Lock lost: the lease expired.")
+GONE = _err("gone", "Session no longer exists.")
+VALUE_TOO_LARGE = _err("value_too_large", "Value too large.")
+TOO_MANY_KEYS = _err("too_many_keys", "Too many keys.")
+SESSION_TOO_LARGE = _err("session_too_large", "Session too large.")
+LINE_TOO_LONG = _err("line_too_long", "Line too long.")
+INVALID_UTF8 = _err("invalid_utf8", "Invalid UTF-8.")
+NUL_BYTE = _err("nul_byte", "NUL byte in request.")
+MALFORMED_SERIALIZED = _err("malformed_serialized", "Malformed serialized data.")
+NESTED_ARRAY = _err("nested_array", "Nested arrays are not supported.")
+AUTH_REQUIRED = _err("auth_required", "Authentication required.")
+AUTH_FAILED = _err("auth_failed", "Invalid token.")
+TOO_MANY_CONNECTIONS = _err("too_many_connections", "Too many connections.")
+STORAGE_UNAVAILABLE = _err("storage_unavailable", "Storage unavailable.")
+SHUTTING_DOWN = _err("shutting_down", "Server is shutting down.")
+INTERNAL = _err("internal", "Internal server error.")

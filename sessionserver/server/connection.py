@@ -1,0 +1,276 @@
+"""One client connection: bytes in, codec, dispatcher, bytes out.
+
+An ``asyncio.Protocol`` rather than streams: a stream reader costs an ``await`` per read and a
+task per connection, which alone would miss the speed targets.  Each ``data_received`` parses
+every complete line, runs the commands in order and writes all their replies in one call.  When
+a command has to wait (a lock, a storage thread), the remaining lines wait behind it, so replies
+always come back in request order.
+
+Replies to writes on a write-behind storage are held back until the storage's durability
+barrier for that write completes; a failed barrier closes the connection without the ``ok``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from ..protocol.replies import (
+    INTERNAL,
+    MISSING_ARGUMENT,
+    NO_SESSION,
+    SHUTTING_DOWN,
+    STORAGE_UNAVAILABLE,
+    TOO_MANY_CONNECTIONS,
+    Err,
+)
+from ..protocol.text import TextServerCodec, encode_reply
+from ..storage import StorageError
+from .dispatcher import UNKNOWN, ConnectionState
+
+if TYPE_CHECKING:
+    from .server import Server
+
+__all__ = ["ServerConnection"]
+
+logger = logging.getLogger(__name__)
+
+_Future = asyncio.Future
+#: Queue this many requests behind a waiting command before we stop reading from the socket.
+_QUEUE_LIMIT = 1024
+
+
+class ServerConnection(asyncio.Protocol):
+    """The protocol instance of one client connection."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.manager = server.manager
+        self.codec = TextServerCodec(server.config.max_line)
+        self.encode = encode_reply
+        self.ok = encode_reply(None)
+        self.state = ConnectionState(server.manager)
+        self.transport: asyncio.Transport | None = None
+        self.last_active = time.monotonic()
+        self._waiting: asyncio.Future[Any] | None = None
+        self._queue: list[list[Any]] = []
+        self._held: list[tuple[bytes, asyncio.Future[None] | None]] = []
+        self._read_paused = False
+        self._write_paused = False
+        self._shutting_down = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they implement it.
+        self.transport = transport = cast(asyncio.Transport, transport)
+        manager = self.manager
+        if manager.connections >= self.server.config.max_connections:
+            manager.connections_rejected += 1
+            transport.write(TOO_MANY_CONNECTIONS.text)
+            transport.close()
+            self.transport = None
+            return
+        manager.connections += 1
+        manager.connections_total += 1
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return
+        self.transport = None
+        self.manager.connections -= 1
+        self.server.forget(self)
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
+        self.state.disconnect()
+        self._held.clear()
+        self._queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        requests = self.codec.feed(data)
+        if not requests:
+            return
+        self.manager.commands_total += len(requests)
+        if self._waiting is not None:
+            self._queue.extend(requests)
+            if len(self._queue) > _QUEUE_LIMIT:
+                self._pause_reading()
+            return
+        self._run(requests, 0)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too once replies are out
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._maybe_resume_reading()
+
+    # -- running commands -----------------------------------------------------------------------
+
+    def _run(self, requests: list[list[Any]], start: int) -> None:
+        # The hottest loop of the daemon: every request line passes here.  Kept flat on
+        # purpose; a bare ``ok`` is appended without a call.
+        st = self.state
+        encode = self.encode
+        ok = self.ok
+        out: list[bytes] = []
+        append = out.append
+        i = start
+        n = len(requests)
+        while i < n:
+            parts = requests[i]
+            i += 1
+            table = st.table
+            spec = table.get(parts[0]) or table.get(parts[0].lower(), UNKNOWN)
+            handler, nparts, needs_session = spec
+            if needs_session and st.sid is None:
+                result: Any = NO_SESSION
+            elif len(parts) < nparts:
+                result = MISSING_ARGUMENT
+            else:
+                try:
+                    result = handler(st, parts)
+                except Exception:
+                    result = self._failed()
+                if result is None:
+                    append(ok)
+                    if st.closing:
+                        break
+                    continue
+                if isinstance(result, _Future):
+                    if out:
+                        self._emit(b"".join(out))
+                    self._waiting = result
+                    self._queue = requests[i:]
+                    result.add_done_callback(self._resume)
+                    return
+            if result.__class__ is Err:
+                self.manager.errors_total += 1
+            append(encode(result))
+        if out:
+            self._emit(b"".join(out))
+        if st.closing:
+            self._close_when_flushed()
+
+    def _resume(self, fut: asyncio.Future[Any]) -> None:
+        if self._waiting is not fut:
+            return  # the connection is gone
+        self._waiting = None
+        if fut.cancelled():
+            result: Any = SHUTTING_DOWN
+        elif (exc := fut.exception()) is not None:
+            result = self._failed(exc)
+        else:
+            result = fut.result()
+        if result.__class__ is Err:
+            self.manager.errors_total += 1
+        self._emit(self.encode(result))
+        if self.state.closing or self._shutting_down:
+            self._close_when_flushed()
+            return
+        queue = self._queue
+        self._queue = []
+        if queue:
+            self._run(queue, 0)
+        if self._waiting is None:
+            self._maybe_resume_reading()
+
+    def _failed(self, exc: BaseException | None = None) -> Any:
+        if exc is None:
+            logger.exception("command failed")
+        elif isinstance(exc, StorageError):
+            logger.error("storage failed: %s", exc)
+            return STORAGE_UNAVAILABLE
+        else:
+            logger.error("command failed", exc_info=exc)
+        return INTERNAL
+
+    # -- output, behind durability barriers -----------------------------------------------------
+
+    def _emit(self, data: bytes) -> None:
+        barrier = self.state.barrier
+        if barrier is not None:
+            self.state.barrier = None
+        if self._held:
+            self._held.append((data, barrier))
+            return
+        if barrier is None or (
+            barrier.done() and not barrier.cancelled() and barrier.exception() is None
+        ):
+            if self.transport is not None:
+                self.transport.write(data)
+            return
+        self._held.append((data, barrier))
+        self._drain_held()
+
+    def _drain_held(self, _: object = None) -> None:
+        held = self._held
+        transport = self.transport
+        while held and transport is not None:
+            data, barrier = held[0]
+            if barrier is not None:
+                if not barrier.done():
+                    barrier.add_done_callback(self._drain_held)
+                    return
+                if barrier.cancelled() or barrier.exception() is not None:
+                    # Never acknowledge what did not reach the disk.
+                    logger.error("storage write failed; closing a connection without its ok")
+                    held.clear()
+                    transport.abort()
+                    return
+            del held[0]
+            transport.write(data)
+        if not held and (self.state.closing or self._shutting_down) and self._waiting is None:
+            self._close_when_flushed()
+
+    def _close_when_flushed(self) -> None:
+        if self._held:
+            return  # _drain_held closes once the held replies are out
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- flow control ---------------------------------------------------------------------------
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self.transport is not None:
+            self._read_paused = True
+            self.transport.pause_reading()
+
+    def _maybe_resume_reading(self) -> None:
+        if (
+            self._read_paused
+            and not self._write_paused
+            and self._waiting is None
+            and self.transport is not None
+        ):
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """Whether a command is in flight or replies are held back."""
+        return self._waiting is not None or bool(self._held)
+
+    def shutdown(self) -> None:
+        """Finish what is in flight, then close; close at once if idle."""
+        self._shutting_down = True
+        self._queue.clear()
+        if not self.busy:
+            self._close_when_flushed()
+
+    def abort(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+        if self.transport is not None:
+            self.transport.abort()

@@ -1,0 +1,530 @@
+"""What each command means: the per-connection session state and one handler per command.
+
+A handler takes the connection's :class:`ConnectionState` and the request's parts
+(``[name, arg, rest]`` in the text framing) and returns the reply value (see
+``protocol.text.encode_reply``), or, when it has to wait for a lock or for storage, a future of
+it.  Handlers never touch sockets, so they are tested with a plain container and no network.
+
+The per-line path is kept lean on purpose (a bare Python line server is barely fast enough for
+the speed targets): handlers that only touch the connection's working copy are plain functions,
+and those that reach storage run as coroutines through :func:`eager`, which costs nothing extra
+unless they really wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import math
+from collections.abc import Callable
+from time import time as _now
+from typing import TYPE_CHECKING, Any
+
+from .. import phpserialize
+from ..ids import generate_id, is_valid_id
+from ..protocol.commands import COMMANDS
+from ..protocol.replies import (
+    AUTH_FAILED,
+    AUTH_REQUIRED,
+    CLOSE_FAILED,
+    COMMIT_FAILED,
+    DESTROY_FAILED,
+    GONE,
+    INVALID_ARGUMENT,
+    INVALID_KEY,
+    INVALID_MODE,
+    LOCK_LOST,
+    LOCKED,
+    MALFORMED_SERIALIZED,
+    NESTED_ARRAY,
+    NO_SUCH_KEY,
+    OPEN_FAILED,
+    READ_ONLY,
+    REGENERATE_FAILED,
+    SESSION_TOO_LARGE,
+    STORAGE_UNAVAILABLE,
+    STORE_FAILED,
+    TOO_MANY_KEYS,
+    UNKNOWN_COMMAND,
+    VALUE_TOO_LARGE,
+    Err,
+)
+from ..protocol.text import CODEC_ERROR
+from ..storage import StorageError
+from .eager import eager
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+__all__ = ["AUTH_TABLE", "TABLE", "UNKNOWN", "ConnectionState"]
+
+logger = logging.getLogger(__name__)
+
+NONE, READ, WRITE = 0, 1, 2
+_MODES = {b"r": READ, b"w": WRITE, b"rw": WRITE}
+MAX_KEY_LENGTH = 1024
+_MAX_TTL = 10 * 365 * 86400
+
+
+class ConnectionState:
+    """One connection's view: the session it has open, its mode and its uncommitted changes.
+
+    ``data`` is a private working copy; other connections see changes only when ``commit`` or
+    ``close`` saves them.  ``barrier`` is set after a write to the storage's durability future;
+    the connection holds its replies back until that completes.
+    """
+
+    __slots__ = (
+        "barrier",
+        "closing",
+        "data",
+        "dirty",
+        "locked",
+        "locks",
+        "lost",
+        "m",
+        "mode",
+        "sid",
+        "size",
+        "storage",
+        "table",
+    )
+
+    def __init__(self, manager: Manager) -> None:
+        self.m = manager
+        self.storage = manager.storage
+        self.locks = manager.locks
+        self.sid: bytes | None = None
+        self.mode = NONE
+        self.data: dict[bytes, bytes] = {}
+        self.dirty = False
+        self.size = -1
+        self.lost = False
+        self.locked: bytes | None = None
+        self.barrier: asyncio.Future[None] | None = None
+        self.closing = False
+        self.table = AUTH_TABLE if manager.token is not None else TABLE
+
+    def bind(self, sid: bytes, mode: int, data: dict[bytes, bytes]) -> None:
+        self.sid = sid
+        self.mode = mode
+        self.data = data
+        self.dirty = False
+        self.size = -1
+        self.lost = False
+
+    def unbind(self) -> None:
+        self.sid = None
+        self.mode = NONE
+        self.data = {}
+        self.dirty = False
+        self.lost = False
+
+    def unlock(self) -> None:
+        if self.locked is not None:
+            self.locks.release(self.locked, self, _now())
+            self.locked = None
+
+    def lock_lost(self, sid: bytes) -> None:
+        """Called by the lock table when this connection's lease on ``sid`` expired."""
+        if self.locked == sid:
+            self.locked = None
+        if self.sid == sid and self.mode == WRITE:
+            self.mode = READ
+            self.dirty = False
+            self.lost = True
+
+    def disconnect(self) -> None:
+        """The connection is gone: drop uncommitted changes, release the lock."""
+        self.unlock()
+        self.unbind()
+
+    def wrote(self) -> None:
+        """Remember the storage's durability barrier for the reply to this write."""
+        if self.storage.write_behind:
+            self.barrier = self.storage.barrier()
+
+
+def _size(data: dict[bytes, bytes]) -> int:
+    return sum(map(len, data)) + sum(map(len, data.values()))
+
+
+def _bad_key(key: bytes) -> bool:
+    return not key or len(key) > MAX_KEY_LENGTH or b"|" in key or b" " in key
+
+
+def _seconds(raw: bytes, low: int) -> int | None:
+    if not raw.isdigit() or not raw.isascii() or len(raw) > 10:
+        return None
+    value = int(raw)
+    return value if low <= value <= _MAX_TTL else None
+
+
+# -- saving and closing -----------------------------------------------------------------------
+
+
+async def _finish(st: ConnectionState, close: bool) -> Err | None:
+    """Save a writer's changes and unlock; unbind if ``close``.  Shared by commit, close and
+    the implicit close of ``open``/``new``."""
+    failed = CLOSE_FAILED if close else COMMIT_FAILED
+    result: Err | None = None
+    sid = st.sid
+    assert sid is not None
+    if st.lost:
+        result = LOCK_LOST
+    elif st.mode == WRITE and st.dirty:
+        saved: bool | None = None
+        if st.storage.available:
+            try:
+                saved = await st.storage.save(sid, st.data, _now())
+            except StorageError as exc:
+                logger.error("saving a session failed: %s", exc)
+        if saved is None:
+            if not close:
+                return failed  # keep the lock and the changes: the client may retry
+            result = failed
+        elif saved:
+            st.wrote()
+            st.dirty = False
+        else:
+            result = GONE
+    st.unlock()
+    if close or result is GONE:
+        st.unbind()
+    else:
+        st.mode = READ
+        st.lost = False
+    return result
+
+
+def _finish_fast(st: ConnectionState, close: bool) -> Any:
+    if st.dirty or st.lost:
+        return eager(_finish(st, close))
+    st.unlock()
+    if close:
+        st.unbind()
+    else:
+        st.mode = READ
+    return None
+
+
+def cmd_commit(st: ConnectionState, parts: list[Any]) -> Any:
+    return _finish_fast(st, False)
+
+
+def cmd_close(st: ConnectionState, parts: list[Any]) -> Any:
+    return _finish_fast(st, True)
+
+
+# -- opening ----------------------------------------------------------------------------------
+
+
+async def _open(st: ConnectionState, sid: bytes, mode: int) -> Err | None:
+    if st.sid is not None:
+        await _finish(st, True)
+    if not is_valid_id(sid):
+        return OPEN_FAILED
+    storage = st.storage
+    if mode == READ:
+        data = await storage.load(sid, _now())
+        if data is None:
+            return OPEN_FAILED
+        st.bind(sid, READ, data)
+        return None
+    waiter = st.locks.acquire(sid, st, _now())
+    st.locked = sid
+    if waiter is not None:
+        try:
+            granted = await waiter
+        except BaseException:
+            st.unlock()  # granted in the meantime, or not: release by ownership either way
+            raise
+        if not granted:
+            st.locked = None
+            return LOCKED
+    data = await storage.load(sid, _now())
+    if data is None:
+        if not (st.m.allow_client_ids and await storage.create(sid, {}, _now())):
+            st.unlock()
+            return OPEN_FAILED
+        st.m.sessions_created += 1
+        st.wrote()
+        data = {}
+    # The storage may share the mapping it returned (memory://): change a copy.
+    st.bind(sid, WRITE, dict(data))
+    return None
+
+
+def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
+    if len(parts) > 2:
+        mode = _MODES.get(parts[2].lower())
+        if mode is None:
+            return INVALID_MODE
+    else:
+        mode = WRITE
+    return eager(_open(st, parts[1], mode))
+
+
+async def _new(st: ConnectionState) -> bytes | Err:
+    if st.sid is not None:
+        await _finish(st, True)
+    storage = st.storage
+    if not storage.available:
+        return STORAGE_UNAVAILABLE
+    for _ in range(8):
+        sid = generate_id()
+        if await storage.create(sid, {}, _now()):
+            break
+    else:  # 128 random bits do not collide: the storage is refusing writes
+        return STORAGE_UNAVAILABLE
+    st.m.sessions_created += 1
+    st.wrote()
+    st.locks.acquire(sid, st, _now())
+    st.locked = sid
+    st.bind(sid, WRITE, {})
+    return sid
+
+
+def cmd_new(st: ConnectionState, parts: list[Any]) -> Any:
+    return eager(_new(st))
+
+
+# -- the working copy -------------------------------------------------------------------------
+
+
+def cmd_put(st: ConnectionState, parts: list[Any]) -> Any:
+    if st.mode != WRITE:
+        return LOCK_LOST if st.lost else READ_ONLY
+    if not st.storage.available:
+        return STORE_FAILED  # it could not be saved: say so now rather than at close
+    key = parts[1]
+    value = parts[2]
+    if not key or len(key) > MAX_KEY_LENGTH or b"|" in key or b" " in key:  # _bad_key, inlined
+        return INVALID_KEY
+    m = st.m
+    if len(value) > m.max_value:
+        return VALUE_TOO_LARGE
+    data = st.data
+    size = st.size
+    if size < 0:
+        size = _size(data)
+    old = data.get(key)
+    if old is None:
+        if len(data) >= m.max_keys:
+            return TOO_MANY_KEYS
+        size += len(key) + len(value)
+    else:
+        size += len(value) - len(old)
+    if size > m.max_session:
+        return SESSION_TOO_LARGE
+    data[key] = value
+    st.size = size
+    st.dirty = True
+    return None
+
+
+def cmd_get(st: ConnectionState, parts: list[Any]) -> Any:
+    value = st.data.get(parts[1])
+    return NO_SUCH_KEY if value is None else value
+
+
+def cmd_exists(st: ConnectionState, parts: list[Any]) -> Any:
+    return None if parts[1] in st.data else NO_SUCH_KEY
+
+
+def cmd_remove(st: ConnectionState, parts: list[Any]) -> Any:
+    if st.mode != WRITE:
+        return LOCK_LOST if st.lost else READ_ONLY
+    value = st.data.pop(parts[1], None)
+    if value is None:
+        return NO_SUCH_KEY
+    if st.size >= 0:
+        st.size -= len(parts[1]) + len(value)
+    st.dirty = True
+    return None
+
+
+def cmd_keys(st: ConnectionState, parts: list[Any]) -> Any:
+    return list(st.data)
+
+
+def cmd_get_all(st: ConnectionState, parts: list[Any]) -> Any:
+    return st.data
+
+
+def cmd_put_all(st: ConnectionState, parts: list[Any]) -> Any:
+    if st.mode != WRITE:
+        return LOCK_LOST if st.lost else READ_ONLY
+    # The text framing split the payload at its first spaces; joining with single spaces
+    # restores it exactly.
+    payload = parts[1] if len(parts) == 2 else b" ".join(parts[1:])
+    try:
+        data = phpserialize.loads(payload)
+    except phpserialize.NestedArrayError:
+        return NESTED_ARRAY
+    except phpserialize.SerializeError:
+        return MALFORMED_SERIALIZED
+    m = st.m
+    if len(data) > m.max_keys:
+        return TOO_MANY_KEYS
+    for key, value in data.items():
+        if _bad_key(key):
+            return INVALID_KEY
+        if len(value) > m.max_value:
+            return VALUE_TOO_LARGE
+    size = _size(data)
+    if size > m.max_session:
+        return SESSION_TOO_LARGE
+    st.data = data
+    st.size = size
+    st.dirty = True
+    return None
+
+
+# -- whole-session operations -----------------------------------------------------------------
+
+
+async def _destroy(st: ConnectionState) -> Err | None:
+    sid = st.sid
+    assert sid is not None
+    if not st.storage.available:
+        return DESTROY_FAILED
+    try:
+        deleted = await st.storage.delete(sid, _now())
+    except StorageError as exc:
+        logger.error("destroying a session failed: %s", exc)
+        return DESTROY_FAILED
+    if deleted:
+        st.m.sessions_destroyed += 1
+        st.wrote()
+    st.unlock()
+    st.unbind()
+    return None  # already gone (destroyed elsewhere, expired) is as good as destroyed
+
+
+def cmd_destroy(st: ConnectionState, parts: list[Any]) -> Any:
+    return eager(_destroy(st))
+
+
+async def _regenerate(st: ConnectionState) -> bytes | Err:
+    old = st.sid
+    assert old is not None
+    if not st.storage.available:
+        return REGENERATE_FAILED
+    for _ in range(3):
+        new = generate_id()
+        if await st.storage.rename(old, new, _now()):
+            break
+    else:
+        return REGENERATE_FAILED
+    st.wrote()
+    st.unlock()  # waiters on the old id wake up to find it gone
+    st.locks.acquire(new, st, _now())
+    st.locked = new
+    st.sid = new
+    return new
+
+
+def cmd_regenerate_id(st: ConnectionState, parts: list[Any]) -> Any:
+    if st.mode != WRITE:
+        return LOCK_LOST if st.lost else READ_ONLY
+    return eager(_regenerate(st))
+
+
+async def _ttl(st: ConnectionState, seconds: int | None) -> int | Err | None:
+    sid = st.sid
+    assert sid is not None
+    if seconds is None:
+        left = await st.storage.get_ttl(sid, _now())
+        return GONE if left is None else max(0, math.ceil(left))
+    if not st.storage.available:
+        return STORAGE_UNAVAILABLE
+    if not await st.storage.set_ttl(sid, seconds, _now()):
+        return GONE
+    st.wrote()
+    return None
+
+
+def cmd_ttl(st: ConnectionState, parts: list[Any]) -> Any:
+    if len(parts) < 2:
+        return eager(_ttl(st, None))
+    seconds = _seconds(parts[1], 1)
+    if seconds is None:
+        return INVALID_ARGUMENT
+    return eager(_ttl(st, seconds))
+
+
+async def _gc(st: ConnectionState, idle: int) -> int:
+    removed = await st.storage.gc(idle, _now())
+    st.wrote()
+    return removed
+
+
+def cmd_gc(st: ConnectionState, parts: list[Any]) -> Any:
+    idle = _seconds(parts[1], 0)
+    if idle is None:
+        return INVALID_ARGUMENT
+    return eager(_gc(st, idle))
+
+
+# -- connection-level commands ----------------------------------------------------------------
+
+
+def cmd_auth(st: ConnectionState, parts: list[Any]) -> Any:
+    token = st.m.token
+    if token is None:
+        return None
+    if hmac.compare_digest(parts[1], token):
+        st.table = TABLE
+        return None
+    return AUTH_FAILED
+
+
+def cmd_ping(st: ConnectionState, parts: list[Any]) -> Any:
+    return b"pong"
+
+
+def cmd_quit(st: ConnectionState, parts: list[Any]) -> Any:
+    st.closing = True
+    return None
+
+
+async def _stats(st: ConnectionState) -> bytes:
+    sessions = await st.storage.count(_now())
+    items = st.m.stats(sessions)
+    return " ".join(f"{name}={value}" for name, value in items).encode()
+
+
+def cmd_stats(st: ConnectionState, parts: list[Any]) -> Any:
+    return eager(_stats(st))
+
+
+def _codec_error(st: ConnectionState, parts: list[Any]) -> Any:
+    return parts[1]
+
+
+def _unknown(st: ConnectionState, parts: list[Any]) -> Any:
+    return UNKNOWN_COMMAND
+
+
+def _auth_required(st: ConnectionState, parts: list[Any]) -> Any:
+    return AUTH_REQUIRED
+
+
+Handler = Callable[[ConnectionState, list[Any]], Any]
+Spec = tuple[Handler, int, bool]
+
+#: name -> (handler, number of parts required, needs an open session); built from COMMANDS.
+TABLE: dict[bytes, Spec] = {
+    name.encode(): (globals()["cmd_" + name], cmd.min_args + 1, cmd.needs_session)
+    for name, cmd in COMMANDS.items()
+}
+TABLE[CODEC_ERROR] = (_codec_error, 2, False)
+UNKNOWN: Spec = (_unknown, 0, False)
+
+#: The table of a connection that still has to authenticate.
+AUTH_TABLE: dict[bytes, Spec] = {
+    name: (spec if name in (b"auth", b"ping", b"quit", CODEC_ERROR) else (_auth_required, 0, False))
+    for name, spec in TABLE.items()
+}

@@ -1,0 +1,180 @@
+"""The daemon's lifecycle: start storage, listen, serve until told to stop, drain, flush.
+
+Shaped after hypercorn's ``worker_serve`` and uvicorn's ``Server``: :meth:`Server.serve` takes an
+injectable shutdown trigger (tests pass their own; :func:`run` wires SIGTERM/SIGINT to it) and
+sets :attr:`Server.started` once the listening address is known.  Shutdown stops accepting,
+lets commands in flight finish (up to ``graceful_timeout``), closes idle connections itself
+(since Python 3.12 ``wait_closed`` would otherwise wait for every pooled client), then flushes
+and closes the storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+
+from ..storage import Storage, StorageError, StorageOptions, open_storage
+from .config import ServerConfig
+from .connection import ServerConnection
+from .manager import Manager, rss_bytes
+
+__all__ = ["Server", "StartupError", "run"]
+
+logger = logging.getLogger("sessionserver")
+
+#: Seconds between housekeeping passes (expiry, lock leases, idle connections).
+TICK = 0.25
+
+
+class StartupError(Exception):
+    """The daemon could not start (address in use, storage unusable); one line for the operator."""
+
+
+class Server:
+    """One daemon: a listening socket, its connections, the manager and the storage."""
+
+    def __init__(self, config: ServerConfig, storage: Storage | None = None) -> None:
+        self.config = config
+        if storage is None:
+            storage = open_storage(
+                config.storage_url,
+                StorageOptions(
+                    ttl=config.ttl, max_lifetime=config.max_lifetime, fsync=config.fsync
+                ),
+            )
+        self.storage = storage
+        self.manager = Manager(config, storage)
+        self.connections: set[ServerConnection] = set()
+        self.address: tuple[str, int] | None = None
+        self.started = asyncio.Event()
+        self._drained: asyncio.Event | None = None
+
+    def forget(self, conn: ServerConnection) -> None:
+        """A connection closed."""
+        self.connections.discard(conn)
+        if not self.connections and self._drained is not None:
+            self._drained.set()
+
+    async def serve(self, shutdown_trigger: Callable[[], Awaitable[object]]) -> None:
+        """Serve until ``shutdown_trigger()`` returns, then shut down gracefully.
+
+        Raises:
+            StartupError: the storage or the listening socket could not be set up.
+        """
+        loop = asyncio.get_running_loop()
+        config = self.config
+        try:
+            await self.storage.start()
+        except (StorageError, OSError) as exc:
+            raise StartupError(f"cannot open storage {self.storage.describe()}: {exc}") from None
+        try:
+            listener = await loop.create_server(
+                lambda: ServerConnection(self), config.host, config.port, backlog=1024
+            )
+        except OSError as exc:
+            await self.storage.stop()
+            reason = exc.strerror or str(exc)
+            raise StartupError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
+        sockname = listener.sockets[0].getsockname()
+        self.address = (sockname[0], sockname[1])
+        self.manager.rss_at_start = rss_bytes()
+        logger.info(
+            "sessionserver listening on %s:%d, storage %s (ttl %ds, fsync %s)",
+            self.address[0],
+            self.address[1],
+            self.storage.describe(),
+            config.ttl,
+            config.fsync,
+        )
+        housekeeping = loop.create_task(self._housekeeping())
+        self.started.set()
+        try:
+            await shutdown_trigger()
+        finally:
+            await self._shutdown(listener, housekeeping)
+
+    async def _housekeeping(self) -> None:
+        storage = self.storage
+        locks = self.manager.locks
+        idle_timeout = self.config.idle_timeout
+        while True:
+            await asyncio.sleep(TICK)
+            now = time.time()
+            try:
+                locks.expire_leases(now)
+                await storage.purge_expired(now)
+            except StorageError as exc:
+                logger.error("expiry pass failed: %s", exc)
+            except Exception:
+                logger.exception("housekeeping failed")
+            if idle_timeout:
+                cutoff = time.monotonic() - idle_timeout
+                for conn in [c for c in self.connections if c.last_active < cutoff]:
+                    if not conn.busy:
+                        conn.shutdown()
+
+    async def _shutdown(self, listener: asyncio.Server, housekeeping: asyncio.Task[None]) -> None:
+        logger.info("shutting down: %d connections", len(self.connections))
+        listener.close()
+        for conn in list(self.connections):
+            conn.shutdown()
+        if self.connections:
+            self._drained = asyncio.Event()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), self.config.graceful_timeout)
+        if self.connections:
+            logger.warning("aborting %d connections still busy", len(self.connections))
+            for conn in list(self.connections):
+                conn.abort()
+            await asyncio.sleep(0)
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(listener.wait_closed(), 1.0)
+        await self.storage.stop()
+        logger.info("stopped")
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise StartupError("--loop uvloop: uvloop is not installed") from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+def run(config: ServerConfig) -> int:
+    """Run the daemon in this process until SIGTERM or SIGINT; return the exit status.
+
+    A second SIGINT aborts the graceful drain.
+    """
+    server = Server(config)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_signal(signum: int) -> None:
+            if stop.is_set() and signum == signal.SIGINT:
+                logger.warning("second interrupt: aborting connections")
+                for conn in list(server.connections):
+                    conn.abort()
+            stop.set()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, on_signal, signum)
+        await server.serve(stop.wait)
+
+    with asyncio.Runner(loop_factory=_loop_factory(config.loop)) as runner:
+        runner.run(main())
+    return 0

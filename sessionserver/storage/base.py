@@ -1,0 +1,135 @@
+"""The storage contract every container implements, and the options they share.
+
+A container stores committed sessions: a flat mapping of byte-string keys to byte-string values
+per session id, plus what expiry needs.  Locks, modes and uncommitted changes live above it, in
+the daemon's dispatcher.  The contract, which ``tests/storage/test_contract.py`` checks against
+every container:
+
+- ``create`` is atomic create-if-absent and ``save`` is atomic update-if-present: a session
+  deleted (or expired) concurrently is never brought back by a late ``save``.
+- Expired equals absent, at once: every read compares against ``now``; reclaiming the space is
+  done by ``purge_expired`` in time proportional to what expired.
+- Loading an unknown id never creates anything; an id that fails :func:`ids.is_valid_id` is
+  treated as unknown and never reaches a path, a key or a query.
+- ``load`` is an access: it slides the idle expiry (``touch``) without rewriting the data.
+- Times are wall-clock seconds (``time.time()``), passed in by the caller, so that tests can
+  drive expiry and persisted deadlines survive a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+__all__ = ["FsyncPolicy", "Storage", "StorageError", "StorageOptions"]
+
+FsyncPolicy = Literal["always", "everysec", "no"]
+
+
+class StorageError(Exception):
+    """The container cannot do what was asked (disk full, database gone, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    """What every container needs to know about lifetimes and durability.
+
+    Attributes:
+        ttl: default idle lifetime in seconds (sliding on every access).
+        max_lifetime: absolute lifetime in seconds from creation, or None.
+        fsync: what survives a power loss: ``always`` (fsync before every ``ok``),
+            ``everysec`` (at most a second of acknowledged writes lost) or ``no`` (the OS
+            decides).  A crash of the daemon alone loses nothing acknowledged in any mode.
+    """
+
+    ttl: int = 1440
+    max_lifetime: int | None = None
+    fsync: FsyncPolicy = "everysec"
+
+
+class Storage(ABC):
+    """A session container; see the module docstring for the contract.
+
+    Methods are coroutines.  The in-memory containers never suspend in them, which lets the
+    daemon run them inline (see ``server/eager.py``); the others do their blocking work on a
+    worker thread or over the network.
+    """
+
+    #: The URL scheme that selects this container.
+    scheme: ClassVar[str]
+    #: Whether writes are acknowledged before they are durable (see :meth:`barrier`).
+    write_behind: ClassVar[bool] = False
+
+    def __init__(self, url: str, options: StorageOptions) -> None:
+        self.url = url
+        self.options = options
+
+    def describe(self) -> str:
+        """The storage as shown in logs (never with a password)."""
+        return self.url
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open files, connections and threads; load what must be loaded."""
+
+    async def stop(self) -> None:  # noqa: B027 - optional hook
+        """Flush everything acknowledged and release resources."""
+
+    def barrier(self) -> asyncio.Future[None] | None:
+        """A future that completes once every write accepted so far is durable.
+
+        Containers that acknowledge writes before they reach disk (write-behind) return the
+        future of the batch being assembled; the daemon holds back the reply to a write until
+        it completes.  ``None`` means writes are durable (or volatile) as soon as they return.
+        """
+        return None
+
+    @property
+    def available(self) -> bool:
+        """False while the container knows it cannot persist writes."""
+        return True
+
+    def info(self) -> dict[str, int | float | str]:
+        """Container-specific counters for ``stats``."""
+        return {}
+
+    @abstractmethod
+    async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+        """The session's pairs, refreshing its idle expiry; None if absent or expired."""
+
+    @abstractmethod
+    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        """Store a new session; False (and nothing changed) if the id exists."""
+
+    @abstractmethod
+    async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        """Replace an existing session's pairs; False if it is absent or expired."""
+
+    @abstractmethod
+    async def delete(self, sid: bytes, now: float) -> bool:
+        """Remove a session; False if it was absent or expired."""
+
+    @abstractmethod
+    async def rename(self, old: bytes, new: bytes, now: float) -> bool:
+        """Move a session to a new id atomically; False if ``old`` is absent or ``new`` taken."""
+
+    @abstractmethod
+    async def get_ttl(self, sid: bytes, now: float) -> float | None:
+        """Seconds until the session expires; None if absent or expired."""
+
+    @abstractmethod
+    async def set_ttl(self, sid: bytes, ttl: int, now: float) -> bool:
+        """Set the session's idle lifetime and restart it from ``now``; False if absent."""
+
+    @abstractmethod
+    async def purge_expired(self, now: float) -> int:
+        """Reclaim expired sessions; return how many."""
+
+    @abstractmethod
+    async def gc(self, idle: float, now: float) -> int:
+        """Delete sessions not accessed for more than ``idle`` seconds; return how many."""
+
+    @abstractmethod
+    async def count(self, now: float) -> int:
+        """How many live sessions there are."""
