@@ -33,3 +33,8 @@ def memory_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     )
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
