@@ -27,4 +27,7 @@ def generate_id() -> bytes:
 
 def is_valid_id(sid: bytes) -> bool:
     """Whether ``sid`` is acceptable as a session id (alphabet and length)."""
+    # bytes.isalnum() is ASCII-only: the common case without the regex.
+    if sid.isalnum():
+        return MIN_ID_LENGTH <= len(sid) <= MAX_ID_LENGTH
     return _VALID(sid) is not None

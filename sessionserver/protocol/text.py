@@ -61,11 +61,13 @@ class TextServerCodec:
         """Parse ``data``; return the requests completed by it."""
         if self._chunks or self._discarding:
             return self._feed_partial(data)
+        # ``0 in data`` (an int) is a memchr; ``b"\x00" in data`` is several times slower.
         if (
-            data[-1:] == b"\n"
-            and len(data) <= self.max_line
+            data
+            and data[-1] == 10
             and data.isascii()
-            and (b"\x00" not in data)
+            and 0 not in data
+            and (len(data) <= self.max_line)
         ):
             # The common case, whole clean lines: validate the chunk at once, not line by line.
             # Only CR-LF pairs end lines; a lone CR inside a value is data.
@@ -125,7 +127,7 @@ class TextServerCodec:
                 except UnicodeDecodeError:
                     append([CODEC_ERROR, INVALID_UTF8])
                     continue
-            if b"\x00" in line:
+            if 0 in line:
                 append([CODEC_ERROR, NUL_BYTE])
                 continue
             append(line.split(b" ", 2))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any, cast
 
 from ..protocol.replies import (
@@ -28,7 +27,7 @@ from ..protocol.replies import (
 )
 from ..protocol.text import TextServerCodec, encode_reply
 from ..storage import StorageError
-from .dispatcher import UNKNOWN, ConnectionState
+from .dispatcher import AUTHENTICATED, QUIT, UNKNOWN, ConnectionState
 
 if TYPE_CHECKING:
     from .server import Server
@@ -53,7 +52,9 @@ class ServerConnection(asyncio.Protocol):
         self.ok = encode_reply(None)
         self.state = ConnectionState(server.manager)
         self.transport: asyncio.Transport | None = None
-        self.last_active = time.monotonic()
+        self.commands = 0
+        self.errors = 0
+        self.idle_mark = (-1, 0.0)
         self._waiting: asyncio.Future[Any] | None = None
         self._queue: list[list[Any]] = []
         self._held: list[tuple[bytes, asyncio.Future[None] | None]] = []
@@ -81,7 +82,10 @@ class ServerConnection(asyncio.Protocol):
         if self.transport is None:
             return
         self.transport = None
-        self.manager.connections -= 1
+        manager = self.manager
+        manager.connections -= 1
+        manager.commands_closed += self.commands
+        manager.errors_closed += self.errors
         self.server.forget(self)
         if self._waiting is not None:
             self._waiting.cancel()
@@ -91,17 +95,17 @@ class ServerConnection(asyncio.Protocol):
         self._queue.clear()
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
         requests = self.codec.feed(data)
         if not requests:
             return
-        self.manager.commands_total += len(requests)
+        # A counter, not a clock read per packet: the idle sweep notices when it stops moving.
+        self.commands += len(requests)
         if self._waiting is not None:
             self._queue.extend(requests)
             if len(self._queue) > _QUEUE_LIMIT:
                 self._pause_reading()
             return
-        self._run(requests, 0)
+        self._run(requests)
 
     def eof_received(self) -> bool | None:
         return None  # close our side too once replies are out
@@ -116,22 +120,19 @@ class ServerConnection(asyncio.Protocol):
 
     # -- running commands -----------------------------------------------------------------------
 
-    def _run(self, requests: list[list[Any]], start: int) -> None:
+    def _run(self, requests: list[list[Any]]) -> None:
         # The hottest loop of the daemon: every request line passes here.  Kept flat on
         # purpose; a bare ``ok`` is appended without a call.
         st = self.state
-        encode = self.encode
         ok = self.ok
         out: list[bytes] = []
         append = out.append
-        i = start
-        n = len(requests)
-        while i < n:
-            parts = requests[i]
-            i += 1
-            table = st.table
-            spec = table.get(parts[0]) or table.get(parts[0].lower(), UNKNOWN)
-            handler, nparts, needs_session = spec
+        table = st.table
+        pending = iter(requests)
+        for parts in pending:
+            handler, nparts, needs_session = table.get(parts[0]) or table.get(
+                parts[0].lower(), UNKNOWN
+            )
             if needs_session and st.sid is None:
                 result: Any = NO_SESSION
             elif len(parts) < nparts:
@@ -143,21 +144,29 @@ class ServerConnection(asyncio.Protocol):
                     result = self._failed()
                 if result is None:
                     append(ok)
-                    if st.closing:
-                        break
                     continue
                 if isinstance(result, _Future):
                     if out:
                         self._emit(b"".join(out))
                     self._waiting = result
-                    self._queue = requests[i:]
+                    self._queue = list(pending)
                     result.add_done_callback(self._resume)
                     return
             if result.__class__ is Err:
-                self.manager.errors_total += 1
-            append(encode(result))
+                if result is QUIT:
+                    append(ok)
+                    break
+                if result is AUTHENTICATED:
+                    table = st.table
+                    append(ok)
+                    continue
+                self.errors += 1
+            append(self.encode(result))
         if out:
-            self._emit(b"".join(out))
+            if st.barrier is None and not self._held:
+                self.transport.write(b"".join(out))  # type: ignore[union-attr]
+            else:
+                self._emit(b"".join(out))
         if st.closing:
             self._close_when_flushed()
 
@@ -171,8 +180,10 @@ class ServerConnection(asyncio.Protocol):
             result = self._failed(exc)
         else:
             result = fut.result()
-        if result.__class__ is Err:
-            self.manager.errors_total += 1
+        if result is QUIT or result is AUTHENTICATED:
+            result = None
+        elif result.__class__ is Err:
+            self.errors += 1
         self._emit(self.encode(result))
         if self.state.closing or self._shutting_down:
             self._close_when_flushed()
@@ -180,7 +191,7 @@ class ServerConnection(asyncio.Protocol):
         queue = self._queue
         self._queue = []
         if queue:
-            self._run(queue, 0)
+            self._run(queue)
         if self._waiting is None:
             self._maybe_resume_reading()
 

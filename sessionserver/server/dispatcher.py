@@ -57,11 +57,16 @@ from .eager import eager
 if TYPE_CHECKING:
     from .manager import Manager
 
-__all__ = ["AUTH_TABLE", "TABLE", "UNKNOWN", "ConnectionState"]
+__all__ = ["AUTHENTICATED", "AUTH_TABLE", "QUIT", "TABLE", "UNKNOWN", "ConnectionState"]
 
 logger = logging.getLogger(__name__)
 
 NONE, READ, WRITE = 0, 1, 2
+
+#: The result of ``quit``: an ``ok``, then the connection closes.
+QUIT = Err("quit", "")
+#: The result of a successful ``auth``: an ``ok``, and the connection's table changed.
+AUTHENTICATED = Err("authenticated", "")
 _MODES = {b"r": READ, b"w": WRITE, b"rw": WRITE}
 MAX_KEY_LENGTH = 1024
 _MAX_TTL = 10 * 365 * 86400
@@ -151,7 +156,7 @@ def _size(data: dict[bytes, bytes]) -> int:
 
 
 def _bad_key(key: bytes) -> bool:
-    return not key or len(key) > MAX_KEY_LENGTH or b"|" in key or b" " in key
+    return not key or len(key) > MAX_KEY_LENGTH or 124 in key or 32 in key  # "|", " "
 
 
 def _seconds(raw: bytes, low: int) -> int | None:
@@ -164,33 +169,32 @@ def _seconds(raw: bytes, low: int) -> int | None:
 # -- saving and closing -----------------------------------------------------------------------
 
 
-async def _finish(st: ConnectionState, close: bool) -> Err | None:
-    """Save a writer's changes and unlock; unbind if ``close``.  Shared by commit, close and
-    the implicit close of ``open``/``new``."""
-    failed = CLOSE_FAILED if close else COMMIT_FAILED
-    result: Err | None = None
-    sid = st.sid
-    assert sid is not None
-    if st.lost:
-        result = LOCK_LOST
-    elif st.mode == WRITE and st.dirty:
-        saved: bool | None = None
-        if st.storage.available:
-            try:
-                saved = await st.storage.save(sid, st.data, _now())
-            except StorageError as exc:
-                logger.error("saving a session failed: %s", exc)
-        if saved is None:
-            if not close:
-                return failed  # keep the lock and the changes: the client may retry
-            result = failed
-        elif saved:
-            st.wrote()
-            st.dirty = False
-        else:
-            result = GONE
+def _settle(st: ConnectionState, close: bool, saved: bool | None) -> Err | None:
+    """What follows a writer's save attempt: ``saved`` is True (saved), False (the session was
+    destroyed or expired meanwhile) or None (the storage failed)."""
+    if saved:
+        st.wrote()
+        st.dirty = False
+        result = None
+    elif saved is None:
+        if not close:
+            return COMMIT_FAILED  # keep the lock and the changes: the client may retry
+        result = CLOSE_FAILED
+    else:
+        result = GONE
     st.unlock()
     if close or result is GONE:
+        st.unbind()
+    else:
+        st.mode = READ
+    return result
+
+
+def _release(st: ConnectionState, close: bool) -> Err | None:
+    """Close or commit without saving (nothing changed, or the lease was lost)."""
+    result = LOCK_LOST if st.lost else None
+    st.unlock()
+    if close:
         st.unbind()
     else:
         st.mode = READ
@@ -198,15 +202,29 @@ async def _finish(st: ConnectionState, close: bool) -> Err | None:
     return result
 
 
+async def _finish(st: ConnectionState, close: bool) -> Err | None:
+    """Save a writer's changes and unlock; unbind if ``close``.  Shared by commit, close and
+    the implicit close of ``open``/``new``."""
+    if not st.dirty or st.lost:
+        return _release(st, close)
+    storage = st.storage
+    saved: bool | None = None
+    if storage.available:
+        assert st.sid is not None
+        try:
+            saved = await storage.save(st.sid, st.data, _now())
+        except StorageError as exc:
+            logger.error("saving a session failed: %s", exc)
+    return _settle(st, close, saved)
+
+
 def _finish_fast(st: ConnectionState, close: bool) -> Any:
-    if st.dirty or st.lost:
-        return eager(_finish(st, close))
-    st.unlock()
-    if close:
-        st.unbind()
-    else:
-        st.mode = READ
-    return None
+    if not st.dirty or st.lost:
+        return _release(st, close)
+    storage = st.storage
+    if storage.inline and storage.available:
+        return _settle(st, close, storage.save_now(st.sid, st.data, _now()))  # type: ignore[arg-type]
+    return eager(_finish(st, close))
 
 
 def cmd_commit(st: ConnectionState, parts: list[Any]) -> Any:
@@ -220,19 +238,29 @@ def cmd_close(st: ConnectionState, parts: list[Any]) -> Any:
 # -- opening ----------------------------------------------------------------------------------
 
 
+def _bound(st: ConnectionState, sid: bytes, mode: int, data: dict[bytes, bytes]) -> None:
+    # The storage may share the mapping it returned (memory://): a writer changes a copy.
+    st.bind(sid, mode, data if mode == READ else dict(data))
+
+
 async def _open(st: ConnectionState, sid: bytes, mode: int) -> Err | None:
     if st.sid is not None:
         await _finish(st, True)
     if not is_valid_id(sid):
         return OPEN_FAILED
-    storage = st.storage
     if mode == READ:
-        data = await storage.load(sid, _now())
+        data = await st.storage.load(sid, _now())
         if data is None:
             return OPEN_FAILED
-        st.bind(sid, READ, data)
+        _bound(st, sid, READ, data)
         return None
-    waiter = st.locks.acquire(sid, st, _now())
+    return await _open_write(st, sid, st.locks.acquire(sid, st, _now()))
+
+
+async def _open_write(
+    st: ConnectionState, sid: bytes, waiter: asyncio.Future[bool] | None
+) -> Err | None:
+    """Wait for the lock if ``waiter`` says so, then load the session for writing."""
     st.locked = sid
     if waiter is not None:
         try:
@@ -243,6 +271,7 @@ async def _open(st: ConnectionState, sid: bytes, mode: int) -> Err | None:
         if not granted:
             st.locked = None
             return LOCKED
+    storage = st.storage
     data = await storage.load(sid, _now())
     if data is None:
         if not (st.m.allow_client_ids and await storage.create(sid, {}, _now())):
@@ -251,19 +280,42 @@ async def _open(st: ConnectionState, sid: bytes, mode: int) -> Err | None:
         st.m.sessions_created += 1
         st.wrote()
         data = {}
-    # The storage may share the mapping it returned (memory://): change a copy.
-    st.bind(sid, WRITE, dict(data))
+    _bound(st, sid, WRITE, data)
     return None
 
 
 def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
     if len(parts) > 2:
-        mode = _MODES.get(parts[2].lower())
+        mode = _MODES.get(parts[2]) or _MODES.get(parts[2].lower())
         if mode is None:
             return INVALID_MODE
     else:
         mode = WRITE
-    return eager(_open(st, parts[1], mode))
+    sid = parts[1]
+    storage = st.storage
+    if not (storage.inline and st.sid is None):
+        return eager(_open(st, sid, mode))
+    # The per-line fast path: the same steps as _open() without a coroutine.
+    if not is_valid_id(sid):
+        return OPEN_FAILED
+    now = _now()
+    if mode == READ:
+        data = storage.load_now(sid, now)
+        if data is None:
+            return OPEN_FAILED
+        st.bind(sid, READ, data)
+        return None
+    waiter = st.locks.acquire(sid, st, now)
+    if waiter is None:
+        st.locked = sid
+        data = storage.load_now(sid, now)
+        if data is not None:
+            st.bind(sid, WRITE, dict(data))
+            return None
+        if not st.m.allow_client_ids:
+            st.unlock()
+            return OPEN_FAILED
+    return eager(_open_write(st, sid, waiter))
 
 
 async def _new(st: ConnectionState) -> bytes | Err:
@@ -300,7 +352,8 @@ def cmd_put(st: ConnectionState, parts: list[Any]) -> Any:
         return STORE_FAILED  # it could not be saved: say so now rather than at close
     key = parts[1]
     value = parts[2]
-    if not key or len(key) > MAX_KEY_LENGTH or b"|" in key or b" " in key:  # _bad_key, inlined
+    # _bad_key(), inlined; an int membership test is a memchr, much faster than b"|" in key
+    if not key or len(key) > MAX_KEY_LENGTH or 124 in key or 32 in key:
         return INVALID_KEY
     m = st.m
     if len(value) > m.max_value:
@@ -477,7 +530,7 @@ def cmd_auth(st: ConnectionState, parts: list[Any]) -> Any:
         return None
     if hmac.compare_digest(parts[1], token):
         st.table = TABLE
-        return None
+        return AUTHENTICATED  # the connection switches tables at once, pipelined lines too
     return AUTH_FAILED
 
 
@@ -487,7 +540,7 @@ def cmd_ping(st: ConnectionState, parts: list[Any]) -> Any:
 
 def cmd_quit(st: ConnectionState, parts: list[Any]) -> Any:
     st.closing = True
-    return None
+    return QUIT
 
 
 async def _stats(st: ConnectionState) -> bytes:

@@ -24,38 +24,31 @@ class LockOwner(Protocol):
         """The owner's lease on ``sid`` expired and the lock was taken away."""
 
 
-class _Lock:
-    __slots__ = ("owner", "since", "waiters")
-
-    def __init__(self, owner: LockOwner, since: float) -> None:
-        self.owner = owner
-        self.since = since
-        # Created on the first waiter: most locks are never contended.
-        self.waiters: deque[tuple[LockOwner, asyncio.Future[bool], asyncio.TimerHandle]] | None = (
-            None
-        )
-
-
 class LocalLocks:
-    """The lock table of one daemon."""
+    """The lock table of one daemon.
+
+    Holders and waiters are kept apart: taking a free lock is one dict insert of a tuple, and
+    only contended sessions get a queue.
+    """
 
     def __init__(self, *, timeout: float, lease: float) -> None:
         self.timeout = timeout
         self.lease = lease
-        self._locks: dict[bytes, _Lock] = {}
+        self._holders: dict[bytes, tuple[LockOwner, float]] = {}
+        self._queues: dict[
+            bytes, deque[tuple[LockOwner, asyncio.Future[bool], asyncio.TimerHandle]]
+        ] = {}
         self.waits_total = 0
         self.timeouts_total = 0
         self.leases_expired_total = 0
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._holders)
 
     def waiting(self) -> int:
         """Owners currently queued for a lock."""
         return sum(
-            sum(1 for _, fut, _ in lock.waiters if not fut.done())
-            for lock in self._locks.values()
-            if lock.waiters
+            sum(1 for _, fut, _ in queue if not fut.done()) for queue in self._queues.values()
         )
 
     def acquire(self, sid: bytes, owner: LockOwner, now: float) -> asyncio.Future[bool] | None:
@@ -66,42 +59,48 @@ class LocalLocks:
             that resolves to True once the lock is handed to ``owner`` or to False when the
             wait exceeds ``timeout``.  Cancelling the future leaves the queue.
         """
-        lock = self._locks.get(sid)
-        if lock is None:
-            self._locks[sid] = _Lock(owner, now)
+        holder = self._holders.get(sid)
+        if holder is None:
+            self._holders[sid] = (owner, now)
             return None
-        if lock.owner is owner:
+        if holder[0] is owner:
             return None
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[bool] = loop.create_future()
         timer = loop.call_later(self.timeout, self._time_out, fut)
-        if lock.waiters is None:
-            lock.waiters = deque()
-        lock.waiters.append((owner, fut, timer))
+        queue = self._queues.get(sid)
+        if queue is None:
+            self._queues[sid] = queue = deque()
+        queue.append((owner, fut, timer))
         self.waits_total += 1
         return fut
 
     def holds(self, sid: bytes, owner: LockOwner) -> bool:
-        lock = self._locks.get(sid)
-        return lock is not None and lock.owner is owner
+        holder = self._holders.get(sid)
+        return holder is not None and holder[0] is owner
 
     def release(self, sid: bytes, owner: LockOwner, now: float) -> None:
         """Release ``owner``'s lock on ``sid``; a no-op if ``owner`` does not hold it."""
-        lock = self._locks.get(sid)
-        if lock is not None and lock.owner is owner:
-            self._hand_on(sid, lock, now)
+        holder = self._holders.get(sid)
+        if holder is not None and holder[0] is owner:
+            if sid in self._queues:
+                self._hand_on(sid, now)
+            else:
+                del self._holders[sid]
 
-    def _hand_on(self, sid: bytes, lock: _Lock, now: float) -> None:
-        waiters = lock.waiters
-        while waiters:  # None or empty: nobody waits
-            owner, fut, timer = waiters.popleft()
+    def _hand_on(self, sid: bytes, now: float) -> None:
+        queue = self._queues[sid]
+        while queue:
+            owner, fut, timer = queue.popleft()
             timer.cancel()
             if not fut.done():
-                lock.owner = owner
-                lock.since = now
+                self._holders[sid] = (owner, now)
                 fut.set_result(True)
+                if not queue:
+                    del self._queues[sid]
                 return
-        del self._locks[sid]
+        del self._queues[sid]
+        del self._holders[sid]
 
     def _time_out(self, fut: asyncio.Future[bool]) -> None:
         if not fut.done():
@@ -110,12 +109,12 @@ class LocalLocks:
 
     def expire_leases(self, now: float) -> int:
         """Take locks away from holders past their lease; return how many."""
+        lease = self.lease
         expired = [
-            (sid, lock) for sid, lock in self._locks.items() if now - lock.since > self.lease
+            (sid, owner) for sid, (owner, since) in self._holders.items() if now - since > lease
         ]
-        for sid, lock in expired:
+        for sid, owner in expired:
             self.leases_expired_total += 1
-            lock.owner.lock_lost(sid)
-            if self._locks.get(sid) is lock:
-                self._hand_on(sid, lock, now)
+            owner.lock_lost(sid)
+            self.release(sid, owner, now)
         return len(expired)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .locks import LocalLocks
 
@@ -46,8 +47,10 @@ class Manager:
         self.connections = 0
         self.connections_total = 0
         self.connections_rejected = 0
-        self.commands_total = 0
-        self.errors_total = 0
+        #: Counters of connections that have closed; live ones keep their own.
+        self.commands_closed = 0
+        self.errors_closed = 0
+        self.live: Callable[[], Iterable[Any]] = tuple
         self.sessions_created = 0
         self.sessions_destroyed = 0
 
@@ -64,8 +67,8 @@ class Manager:
             ("connections", self.connections),
             ("connections_total", self.connections_total),
             ("connections_rejected", self.connections_rejected),
-            ("commands_total", self.commands_total),
-            ("errors_total", self.errors_total),
+            ("commands_total", self.commands_closed + sum(c.commands for c in self.live())),
+            ("errors_total", self.errors_closed + sum(c.errors for c in self.live())),
             ("locks_held", len(locks)),
             ("lock_waiting", locks.waiting()),
             ("lock_waits_total", locks.waits_total),

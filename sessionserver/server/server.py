@@ -49,6 +49,7 @@ class Server:
         self.storage = storage
         self.manager = Manager(config, storage)
         self.connections: set[ServerConnection] = set()
+        self.manager.live = lambda: self.connections
         self.address: tuple[str, int] | None = None
         self.started = asyncio.Event()
         self._drained: asyncio.Event | None = None
@@ -112,10 +113,18 @@ class Server:
             except Exception:
                 logger.exception("housekeeping failed")
             if idle_timeout:
-                cutoff = time.monotonic() - idle_timeout
-                for conn in [c for c in self.connections if c.last_active < cutoff]:
-                    if not conn.busy:
-                        conn.shutdown()
+                self._close_idle(idle_timeout)
+
+    def _close_idle(self, idle_timeout: float) -> None:
+        # Connections count their commands instead of reading a clock per packet: a connection
+        # whose count has not moved for idle_timeout seconds is idle.
+        now = time.monotonic()
+        for conn in list(self.connections):
+            seen, since = conn.idle_mark
+            if seen != conn.commands:
+                conn.idle_mark = (conn.commands, now)
+            elif now - since >= idle_timeout and not conn.busy:
+                conn.shutdown()
 
     async def _shutdown(self, listener: asyncio.Server, housekeeping: asyncio.Task[None]) -> None:
         logger.info("shutting down: %d connections", len(self.connections))

@@ -61,10 +61,17 @@ class Storage(ABC):
     scheme: ClassVar[str]
     #: Whether writes are acknowledged before they are durable (see :meth:`barrier`).
     write_behind: ClassVar[bool] = False
+    #: Whether the container works in memory and never waits.  The daemon then calls the
+    #: synchronous twins :meth:`load_now` and :meth:`save_now` on its per-line path instead
+    #: of running a coroutine per command.
+    inline: ClassVar[bool] = False
 
     def __init__(self, url: str, options: StorageOptions) -> None:
         self.url = url
         self.options = options
+        #: False while the container knows it cannot persist writes (a plain attribute: it is
+        #: read on every ``put``).
+        self.available = True
 
     def describe(self) -> str:
         """The storage as shown in logs (never with a password)."""
@@ -85,14 +92,17 @@ class Storage(ABC):
         """
         return None
 
-    @property
-    def available(self) -> bool:
-        """False while the container knows it cannot persist writes."""
-        return True
-
     def info(self) -> dict[str, int | float | str]:
         """Container-specific counters for ``stats``."""
         return {}
+
+    def load_now(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+        """:meth:`load`, synchronously; only for ``inline`` containers."""
+        raise NotImplementedError
+
+    def save_now(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        """:meth:`save`, synchronously; only for ``inline`` containers."""
+        raise NotImplementedError
 
     @abstractmethod
     async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:

@@ -56,6 +56,7 @@ class MemoryStorage(Storage):
     """Sessions in a :class:`SessionIndex`; see the module docstring."""
 
     scheme = "memory"
+    inline = True
     #: Whether the ``_persist_*`` hooks do anything (checked before calling them).
     persistent = False
 
@@ -105,19 +106,36 @@ class MemoryStorage(Storage):
 
     # -- the contract ---------------------------------------------------------------------------
 
-    async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
-        index = self.index
-        e = index.live(sid, now)
+    def load_now(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+        e = self._map.get(sid)
         if e is None:
             return None
-        previous = e.atime
-        index.touch(sid, e, now)
+        index = self.index
+        if e.meta is None:  # the common case, inlined: index.live() and index.touch()
+            ttl = index.ttl
+            old = e.atime + ttl
+            if old <= now:
+                index.drop(sid, e)
+                index.expired_total += 1
+                return None
+            previous = e.atime
+            e.atime = now
+            if int(old) != int(now + ttl):
+                index.wheel.move(sid, old, now + ttl)
+        else:
+            if index.live(sid, now) is None:
+                return None
+            previous = e.atime
+            index.touch(sid, e, now)
         if self.persistent:
             self._persist_touch(sid, e, previous)
         blob = e.blob
         if blob.__class__ is dict:
             return blob
         return self._pairs(e)
+
+    async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+        return self.load_now(sid, now)
 
     async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
         index = self.index
@@ -130,16 +148,35 @@ class MemoryStorage(Storage):
             self._persist(sid, e)
         return True
 
-    async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
-        index = self.index
-        e = index.live(sid, now)
+    def save_now(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        e = self._map.get(sid)
         if e is None:
             return False
-        self._heat(e, data)
-        index.touch(sid, e, now)
+        index = self.index
+        if e.meta is None:  # the common case, inlined: index.live() and index.touch()
+            ttl = index.ttl
+            old = e.atime + ttl
+            if old <= now:
+                index.drop(sid, e)
+                index.expired_total += 1
+                return False
+            e.atime = now
+            if int(old) != int(now + ttl):
+                index.wheel.move(sid, old, now + ttl)
+        else:
+            if index.live(sid, now) is None:
+                return False
+            index.touch(sid, e, now)
+        if e.blob.__class__ is dict:
+            e.blob = data
+        else:
+            self._heat(e, data)
         if self.persistent:
             self._persist(sid, e)
         return True
+
+    async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        return self.save_now(sid, data, now)
 
     async def delete(self, sid: bytes, now: float) -> bool:
         e = self.index.live(sid, now)

@@ -187,10 +187,6 @@ class SqliteStorage(MemoryStorage):
 
     # -- write-behind ---------------------------------------------------------------------------
 
-    @property
-    def available(self) -> bool:
-        return self._failure is None
-
     def barrier(self) -> asyncio.Future[None] | None:
         return self._batch
 
@@ -282,6 +278,7 @@ class SqliteStorage(MemoryStorage):
             if self._failure is not None:
                 logger.warning("writing to %s again", self.path)
             self._failure = None
+            self.available = True
             if batch is not None:
                 batch.set_result(None)
             self._flush()
@@ -289,6 +286,7 @@ class SqliteStorage(MemoryStorage):
         if self._failure is None:
             logger.error("cannot write sessions: %s", exc)
         self._failure = exc
+        self.available = False
         for sid, e in pending.items():  # retry what failed, unless it changed again since
             self._pending.setdefault(sid, e)
         if batch is not None:
