@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, cast
 from ..protocol.replies import (
     INTERNAL,
     MISSING_ARGUMENT,
-    NO_SESSION,
     SHUTTING_DOWN,
     STORAGE_UNAVAILABLE,
     TOO_MANY_CONNECTIONS,
@@ -27,7 +26,7 @@ from ..protocol.replies import (
 )
 from ..protocol.text import TextServerCodec, encode_reply
 from ..storage import StorageError
-from .dispatcher import AUTHENTICATED, QUIT, UNKNOWN, ConnectionState
+from .dispatcher import QUIT, UNKNOWN, ConnectionState
 
 if TYPE_CHECKING:
     from .server import Server
@@ -127,16 +126,14 @@ class ServerConnection(asyncio.Protocol):
         ok = self.ok
         out: list[bytes] = []
         append = out.append
-        table = st.table
         pending = iter(requests)
         for parts in pending:
-            handler, nparts, needs_session = table.get(parts[0]) or table.get(
-                parts[0].lower(), UNKNOWN
-            )
-            if needs_session and st.sid is None:
-                result: Any = NO_SESSION
-            elif len(parts) < nparts:
-                result = MISSING_ARGUMENT
+            # The table depends on the connection's state (see dispatcher), which a command
+            # may change: read it per line.
+            table = st.table
+            handler, nparts = table.get(parts[0]) or table.get(parts[0].lower(), UNKNOWN)
+            if len(parts) < nparts:
+                result: Any = MISSING_ARGUMENT
             else:
                 try:
                     result = handler(st, parts)
@@ -156,10 +153,6 @@ class ServerConnection(asyncio.Protocol):
                 if result is QUIT:
                     append(ok)
                     break
-                if result is AUTHENTICATED:
-                    table = st.table
-                    append(ok)
-                    continue
                 self.errors += 1
             append(self.encode(result))
         if out:
@@ -180,7 +173,7 @@ class ServerConnection(asyncio.Protocol):
             result = self._failed(exc)
         else:
             result = fut.result()
-        if result is QUIT or result is AUTHENTICATED:
+        if result is QUIT:
             result = None
         elif result.__class__ is Err:
             self.errors += 1

@@ -38,6 +38,7 @@ from ..protocol.replies import (
     LOCKED,
     MALFORMED_SERIALIZED,
     NESTED_ARRAY,
+    NO_SESSION,
     NO_SUCH_KEY,
     OPEN_FAILED,
     READ_ONLY,
@@ -57,7 +58,7 @@ from .eager import eager
 if TYPE_CHECKING:
     from .manager import Manager
 
-__all__ = ["AUTHENTICATED", "AUTH_TABLE", "QUIT", "TABLE", "UNKNOWN", "ConnectionState"]
+__all__ = ["AUTH_TABLE", "IDLE_TABLE", "OPEN_TABLE", "QUIT", "UNKNOWN", "ConnectionState"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,10 @@ NONE, READ, WRITE = 0, 1, 2
 
 #: The result of ``quit``: an ``ok``, then the connection closes.
 QUIT = Err("quit", "")
-#: The result of a successful ``auth``: an ``ok``, and the connection's table changed.
-AUTHENTICATED = Err("authenticated", "")
 _MODES = {b"r": READ, b"w": WRITE, b"rw": WRITE}
 MAX_KEY_LENGTH = 1024
+#: The data of a connection without a session: never changed (writes need a bound session).
+_NO_DATA: dict[bytes, bytes] = {}
 _MAX_TTL = 10 * 365 * 86400
 
 
@@ -102,33 +103,34 @@ class ConnectionState:
         self.locks = manager.locks
         self.sid: bytes | None = None
         self.mode = NONE
-        self.data: dict[bytes, bytes] = {}
+        self.data: dict[bytes, bytes] = _NO_DATA
         self.dirty = False
         self.size = -1
         self.lost = False
         self.locked: bytes | None = None
         self.barrier: asyncio.Future[None] | None = None
         self.closing = False
-        self.table = AUTH_TABLE if manager.token is not None else TABLE
+        self.table = AUTH_TABLE if manager.token is not None else IDLE_TABLE
 
     def bind(self, sid: bytes, mode: int, data: dict[bytes, bytes]) -> None:
+        # Unbound state is clean (see unbind), so only these change.
         self.sid = sid
         self.mode = mode
         self.data = data
-        self.dirty = False
-        self.size = -1
-        self.lost = False
+        self.table = OPEN_TABLE
 
     def unbind(self) -> None:
+        self.table = IDLE_TABLE
         self.sid = None
         self.mode = NONE
-        self.data = {}
+        self.data = _NO_DATA
         self.dirty = False
         self.lost = False
+        self.size = -1
 
     def unlock(self) -> None:
         if self.locked is not None:
-            self.locks.release(self.locked, self, _now())
+            self.locks.release(self.locked, self)
             self.locked = None
 
     def lock_lost(self, sid: bytes) -> None:
@@ -296,21 +298,27 @@ def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
     if not (storage.inline and st.sid is None):
         return eager(_open(st, sid, mode))
     # The per-line fast path: the same steps as _open() without a coroutine.
-    if not is_valid_id(sid):
+    if not ((sid.isalnum() and 8 <= len(sid) <= 128) or is_valid_id(sid)):
         return OPEN_FAILED
     now = _now()
     if mode == READ:
         data = storage.load_now(sid, now)
         if data is None:
             return OPEN_FAILED
-        st.bind(sid, READ, data)
+        st.sid = sid  # bind(), inlined
+        st.mode = READ
+        st.data = data
+        st.table = OPEN_TABLE
         return None
     waiter = st.locks.acquire(sid, st, now)
     if waiter is None:
         st.locked = sid
         data = storage.load_now(sid, now)
         if data is not None:
-            st.bind(sid, WRITE, dict(data))
+            st.sid = sid  # bind(), inlined
+            st.mode = WRITE
+            st.data = dict(data)
+            st.table = OPEN_TABLE
             return None
         if not st.m.allow_client_ids:
             st.unlock()
@@ -529,8 +537,8 @@ def cmd_auth(st: ConnectionState, parts: list[Any]) -> Any:
     if token is None:
         return None
     if hmac.compare_digest(parts[1], token):
-        st.table = TABLE
-        return AUTHENTICATED  # the connection switches tables at once, pipelined lines too
+        st.table = IDLE_TABLE if st.sid is None else OPEN_TABLE
+        return None
     return AUTH_FAILED
 
 
@@ -565,19 +573,35 @@ def _auth_required(st: ConnectionState, parts: list[Any]) -> Any:
     return AUTH_REQUIRED
 
 
-Handler = Callable[[ConnectionState, list[Any]], Any]
-Spec = tuple[Handler, int, bool]
+def _no_session(st: ConnectionState, parts: list[Any]) -> Any:
+    return NO_SESSION
 
-#: name -> (handler, number of parts required, needs an open session); built from COMMANDS.
-TABLE: dict[bytes, Spec] = {
-    name.encode(): (globals()["cmd_" + name], cmd.min_args + 1, cmd.needs_session)
-    for name, cmd in COMMANDS.items()
+
+_NEEDS_SESSION = {name.encode() for name, cmd in COMMANDS.items() if cmd.needs_session}
+
+
+Handler = Callable[[ConnectionState, list[Any]], Any]
+Spec = tuple[Handler, int]
+
+# A connection's table says what each command does in its current state, so the per-line path
+# checks neither authentication nor whether a session is open: binding a session, closing it
+# and authenticating switch tables.  Built from COMMANDS.
+
+#: name -> (handler, number of parts required), while a session is open.
+OPEN_TABLE: dict[bytes, Spec] = {
+    name.encode(): (globals()["cmd_" + name], cmd.min_args + 1) for name, cmd in COMMANDS.items()
 }
-TABLE[CODEC_ERROR] = (_codec_error, 2, False)
-UNKNOWN: Spec = (_unknown, 0, False)
+OPEN_TABLE[CODEC_ERROR] = (_codec_error, 2)
+UNKNOWN: Spec = (_unknown, 0)
+
+#: The same without a session: commands that need one answer ``err No session opened.``.
+IDLE_TABLE: dict[bytes, Spec] = {
+    name: (_no_session, 0) if name in _NEEDS_SESSION else spec
+    for name, spec in OPEN_TABLE.items()
+}
 
 #: The table of a connection that still has to authenticate.
 AUTH_TABLE: dict[bytes, Spec] = {
-    name: (spec if name in (b"auth", b"ping", b"quit", CODEC_ERROR) else (_auth_required, 0, False))
-    for name, spec in TABLE.items()
+    name: (spec if name in (b"auth", b"ping", b"quit", CODEC_ERROR) else (_auth_required, 0))
+    for name, spec in IDLE_TABLE.items()
 }

@@ -13,6 +13,7 @@ Only sessions that are locked or waited on have an entry, so an idle daemon hold
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import Protocol
 
@@ -79,16 +80,17 @@ class LocalLocks:
         holder = self._holders.get(sid)
         return holder is not None and holder[0] is owner
 
-    def release(self, sid: bytes, owner: LockOwner, now: float) -> None:
+    def release(self, sid: bytes, owner: LockOwner) -> None:
         """Release ``owner``'s lock on ``sid``; a no-op if ``owner`` does not hold it."""
         holder = self._holders.get(sid)
         if holder is not None and holder[0] is owner:
             if sid in self._queues:
-                self._hand_on(sid, now)
+                self._hand_on(sid)
             else:
                 del self._holders[sid]
 
-    def _hand_on(self, sid: bytes, now: float) -> None:
+    def _hand_on(self, sid: bytes) -> None:
+        now = time.time()
         queue = self._queues[sid]
         while queue:
             owner, fut, timer = queue.popleft()
@@ -116,5 +118,5 @@ class LocalLocks:
         for sid, owner in expired:
             self.leases_expired_total += 1
             owner.lock_lost(sid)
-            self.release(sid, owner, now)
+            self.release(sid, owner)
         return len(expired)

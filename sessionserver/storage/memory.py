@@ -120,7 +120,7 @@ class MemoryStorage(Storage):
                 return None
             previous = e.atime
             e.atime = now
-            if int(old) != int(now + ttl):
+            if old // 1 != (now + ttl) // 1:  # floor division: int() is a call
                 index.wheel.move(sid, old, now + ttl)
         else:
             if index.live(sid, now) is None:
@@ -161,7 +161,7 @@ class MemoryStorage(Storage):
                 index.expired_total += 1
                 return False
             e.atime = now
-            if int(old) != int(now + ttl):
+            if old // 1 != (now + ttl) // 1:  # floor division: int() is a call
                 index.wheel.move(sid, old, now + ttl)
         else:
             if index.live(sid, now) is None:
