@@ -26,6 +26,7 @@ from ..protocol.replies import (
 )
 from ..protocol.text import TextServerCodec, encode_reply
 from ..storage import StorageError
+from ..storage.worker import Barrier
 from .dispatcher import QUIT, UNKNOWN, ConnectionState
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class ServerConnection(asyncio.Protocol):
         self.idle_mark = (-1, 0.0)
         self._waiting: asyncio.Future[Any] | None = None
         self._queue: list[list[Any]] = []
-        self._held: list[tuple[bytes, asyncio.Future[None] | None]] = []
+        self._held: list[tuple[bytes, Barrier | None]] = []
         self._read_paused = False
         self._write_paused = False
         self._shutting_down = False
@@ -207,25 +208,23 @@ class ServerConnection(asyncio.Protocol):
         if self._held:
             self._held.append((data, barrier))
             return
-        if barrier is None or (
-            barrier.done() and not barrier.cancelled() and barrier.exception() is None
-        ):
+        if barrier is None or (barrier.done and barrier.error is None):
             if self.transport is not None:
                 self.transport.write(data)
             return
         self._held.append((data, barrier))
         self._drain_held()
 
-    def _drain_held(self, _: object = None) -> None:
+    def _drain_held(self) -> None:
         held = self._held
         transport = self.transport
         while held and transport is not None:
             data, barrier = held[0]
             if barrier is not None:
-                if not barrier.done():
-                    barrier.add_done_callback(self._drain_held)
+                if not barrier.done:
+                    barrier.add(self._drain_held)
                     return
-                if barrier.cancelled() or barrier.exception() is not None:
+                if barrier.error is not None:
                     # Never acknowledge what did not reach the disk.
                     logger.error("storage write failed; closing a connection without its ok")
                     held.clear()

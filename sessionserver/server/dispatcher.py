@@ -53,6 +53,7 @@ from ..protocol.replies import (
 )
 from ..protocol.text import CODEC_ERROR
 from ..storage import StorageError
+from ..storage.worker import Barrier
 from .eager import eager
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class ConnectionState:
     """One connection's view: the session it has open, its mode and its uncommitted changes.
 
     ``data`` is a private working copy; other connections see changes only when ``commit`` or
-    ``close`` saves them.  ``barrier`` is set after a write to the storage's durability future;
+    ``close`` saves them.  ``barrier`` is set after a write to the storage's durability barrier;
     the connection holds its replies back until that completes.
     """
 
@@ -108,7 +109,7 @@ class ConnectionState:
         self.size = -1
         self.lost = False
         self.locked: bytes | None = None
-        self.barrier: asyncio.Future[None] | None = None
+        self.barrier: Barrier | None = None
         self.closing = False
         self.table = AUTH_TABLE if manager.token is not None else IDLE_TABLE
 
@@ -224,9 +225,23 @@ def _finish_fast(st: ConnectionState, close: bool) -> Any:
     if not st.dirty or st.lost:
         return _release(st, close)
     storage = st.storage
-    if storage.inline and storage.available:
-        return _settle(st, close, storage.save_now(st.sid, st.data, _now()))  # type: ignore[arg-type]
-    return eager(_finish(st, close))
+    if not (storage.inline and storage.available):
+        return eager(_finish(st, close))
+    if not storage.save_now(st.sid, st.data, _now()):  # type: ignore[arg-type]
+        return _settle(st, close, False)
+    # _settle(st, close, True), inlined: this is the end of every write request.
+    if storage.write_behind:
+        st.barrier = storage.barrier()
+    st.dirty = False
+    locked = st.locked
+    if locked is not None:
+        st.locks.release(locked, st)
+        st.locked = None
+    if close:
+        st.unbind()
+    else:
+        st.mode = READ
+    return None
 
 
 def cmd_commit(st: ConnectionState, parts: list[Any]) -> Any:
@@ -596,8 +611,7 @@ UNKNOWN: Spec = (_unknown, 0)
 
 #: The same without a session: commands that need one answer ``err No session opened.``.
 IDLE_TABLE: dict[bytes, Spec] = {
-    name: (_no_session, 0) if name in _NEEDS_SESSION else spec
-    for name, spec in OPEN_TABLE.items()
+    name: (_no_session, 0) if name in _NEEDS_SESSION else spec for name, spec in OPEN_TABLE.items()
 }
 
 #: The table of a connection that still has to authenticate.

@@ -18,10 +18,11 @@ every container:
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+from .worker import Barrier
 
 __all__ = ["FsyncPolicy", "Storage", "StorageError", "StorageOptions"]
 
@@ -83,12 +84,12 @@ class Storage(ABC):
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Flush everything acknowledged and release resources."""
 
-    def barrier(self) -> asyncio.Future[None] | None:
-        """A future that completes once every write accepted so far is durable.
+    def barrier(self) -> Barrier | None:
+        """A :class:`Barrier` that settles once every write accepted so far is durable.
 
         Containers that acknowledge writes before they reach disk (write-behind) return the
-        future of the batch being assembled; the daemon holds back the reply to a write until
-        it completes.  ``None`` means writes are durable (or volatile) as soon as they return.
+        barrier of the batch being assembled; the daemon holds back the reply to a write until
+        it settles.  ``None`` means writes are durable (or volatile) as soon as they return.
         """
         return None
 

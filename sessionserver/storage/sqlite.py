@@ -9,9 +9,10 @@ acknowledged write survives ``kill -9``; what survives a power loss is the fsync
 business:
 
 - ``always``: ``synchronous=FULL``, the WAL is fsynced before every acknowledged batch.
-- ``everysec``: ``synchronous=NORMAL``, and the WAL is fsynced once a second: at most about a
-  second of acknowledged writes can be lost, never the database's consistency.
-- ``no``: ``synchronous=NORMAL``; SQLite syncs at checkpoints, the OS whenever it likes.
+- ``everysec``: ``synchronous=NORMAL`` and a checkpoint (which fsyncs the WAL, then the
+  database) once a second: at most about a second of acknowledged writes can be lost, never the
+  database's consistency.
+- ``no``: ``synchronous=NORMAL`` and a checkpoint every ten seconds.
 
 Access times are written behind lazily (a touch only when it moved by more than
 ``ttl / 20``, at most 60 s): after a crash a session may expire that much early, and reads do not
@@ -23,13 +24,13 @@ One daemon per database: a lock file next to it keeps a second daemon out.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import fcntl
 import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..ids import is_valid_id
@@ -38,6 +39,7 @@ from .base import StorageError, StorageOptions
 from .index import Entry
 from .memory import MemoryStorage, encode, pairs_of
 from .pairs import pack, unpack
+from .worker import Barrier, Worker
 
 __all__ = ["SqliteStorage"]
 
@@ -49,23 +51,52 @@ CREATE TABLE IF NOT EXISTS sessions (
     data BLOB NOT NULL,
     atime REAL NOT NULL,
     ttl INTEGER,
-    deadline REAL,
-    expires REAL NOT NULL
+    deadline REAL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires);
 """
-_UPSERT = (
-    "INSERT INTO sessions (sid, data, atime, ttl, deadline, expires) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (sid) DO UPDATE SET data = excluded.data, atime = excluded.atime, "
-    "ttl = excluded.ttl, deadline = excluded.deadline, expires = excluded.expires"
-)
-_DELETE = "DELETE FROM sessions WHERE sid = ?"
-_TOUCH = "UPDATE sessions SET atime = ?, expires = ? WHERE sid = ?"
+_SCHEMA_VERSION = 1
+
+# Every sqlite3 statement step releases and re-takes the GIL, and the writer thread has to win
+# the GIL back from the busy event loop each time: so a batch is a few multi-row statements,
+# not one statement per row.  Chunks stay far below SQLite's limit on parameters.
+_CHUNK = 100
+
 
 #: Retry a failed batch this often while the database refuses writes.
 _RETRY = 1.0
 
-Row = tuple[str, object, float, int | None, float | None, float]
+
+def _upsert(n: int) -> str:
+    return (
+        "INSERT INTO sessions (sid, data, atime, ttl, deadline) VALUES "
+        + ",".join(["(?,?,?,?,?)"] * n)
+        + " ON CONFLICT (sid) DO UPDATE SET data = excluded.data, atime = excluded.atime, "
+        "ttl = excluded.ttl, deadline = excluded.deadline"
+    )
+
+
+def _delete(n: int) -> str:
+    return "DELETE FROM sessions WHERE sid IN (" + ",".join(["?"] * n) + ")"
+
+
+def _touch(n: int) -> str:
+    return (
+        "WITH t(sid, atime) AS (VALUES " + ",".join(["(?,?)"] * n) + ") "
+        "UPDATE sessions SET atime = (SELECT t.atime FROM t WHERE t.sid = sessions.sid) "
+        "WHERE sid IN (SELECT sid FROM t)"
+    )
+
+
+def _chunks(items: list[Any], width: int) -> Iterator[tuple[int, list[Any]]]:
+    """(rows in the chunk, their parameters flattened)."""
+    step = _CHUNK
+    for start in range(0, len(items), step):
+        chunk = items[start : start + step]
+        flat = [value for row in chunk for value in row] if width > 1 else chunk
+        yield len(chunk), flat
+
+
+Row = tuple[str, object, float, int | None, float | None]
 
 
 class SqliteStorage(MemoryStorage):
@@ -78,34 +109,35 @@ class SqliteStorage(MemoryStorage):
     def __init__(self, url: str, options: StorageOptions) -> None:
         super().__init__(url, options)
         self.path = url_path(url)
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._worker: Worker | None = None
         self._db: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
-        self._wal_fd: int | None = None
         self._pending: dict[bytes, Entry | None] = {}
         self._touches: dict[bytes, float] = {}
-        self._batch: asyncio.Future[None] | None = None
+        self._batch: Barrier | None = None
         self._scheduled = False
-        self._writing: asyncio.Future[None] | None = None
+        self._writing: Barrier | None = None
         self._failure: BaseException | None = None
         self._unsynced = False
         self._sync_timer: asyncio.TimerHandle | None = None
         self._retry_timer: asyncio.TimerHandle | None = None
         self._touch_quantum = max(1.0, min(60.0, options.ttl / 20))
+        # everysec: a checkpoint (which fsyncs the WAL first) every second; otherwise one every
+        # ten seconds keeps the WAL short.
+        self._sync_interval = 1.0 if options.fsync == "everysec" else 10.0
         self.batches_total = 0
         self.rows_total = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            1, thread_name_prefix="sessionserver-sqlite"
-        )
-        loop = asyncio.get_running_loop()
+        self._worker = worker = Worker("sessionserver-sqlite")
+        worker.start()
         try:
-            rows = await loop.run_in_executor(self._executor, self._open)
+            rows = await worker.run(self._open)
         except BaseException:
-            self._executor.shutdown(wait=False)
+            await worker.stop()
+            self._worker = None
             raise
         now = time.time()
         index = self.index
@@ -119,10 +151,10 @@ class SqliteStorage(MemoryStorage):
                 continue
             index.insert(sid, e)
         if expired:
-            await loop.run_in_executor(self._executor, self._delete_rows, expired)
+            await worker.run(self._delete_rows, expired)
         logger.info("loaded %d sessions from %s", len(index), self.path)
-        if self.options.fsync == "everysec":
-            self._sync_timer = loop.call_later(1.0, self._sync_tick)
+        loop = asyncio.get_running_loop()
+        self._sync_timer = loop.call_later(self._sync_interval, self._sync_tick)
 
     def _open(self) -> list[tuple[str, bytes, float, int | None, float | None]]:
         directory = os.path.dirname(self.path)
@@ -139,173 +171,175 @@ class SqliteStorage(MemoryStorage):
             db.execute("PRAGMA journal_mode=WAL")
             sync = "FULL" if self.options.fsync == "always" else "NORMAL"
             db.execute(f"PRAGMA synchronous={sync}")
+            # Checkpoints (which fsync with synchronous=NORMAL) run on our own clock, in
+            # _sync_tick, not in the middle of a batch whose replies are waiting.
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, _SCHEMA_VERSION):
+                raise StorageError(
+                    f"{self.path} has schema version {version}, not {_SCHEMA_VERSION}"
+                )
             db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             rows = db.execute("SELECT sid, data, atime, ttl, deadline FROM sessions").fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
         self._db = db
-        if self.options.fsync == "everysec":
-            self._wal_fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_CREAT, 0o600)
         return [(sid, encode(unpack(data)), atime, ttl, dl) for sid, data, atime, ttl, dl in rows]
 
     def _delete_rows(self, sids: list[str]) -> None:
         assert self._db is not None
         with self._db:
-            self._db.executemany(_DELETE, [(sid,) for sid in sids])
+            for n, params in _chunks(sids, 1):
+                self._db.execute(_delete(n), params)
 
     async def stop(self) -> None:
         for timer in (self._sync_timer, self._retry_timer):
             if timer is not None:
                 timer.cancel()
-        if self._executor is None:
+        worker = self._worker
+        if worker is None:
             return
-        loop = asyncio.get_running_loop()
         for _ in range(3):  # a failing database gets a few last chances
-            while self._writing is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self._writing)
-            if not (self._pending or self._touches):
+            if self._writing is None:
+                self._flush()
+            if self._writing is None:
                 break
-            self._flush()
+            await self._writing.wait()
         if self._pending:
             logger.error(
                 "%d session changes could not be written to %s", len(self._pending), self.path
             )
-        await loop.run_in_executor(self._executor, self._close)
-        self._executor.shutdown(wait=True)
-        self._executor = None
+        await worker.run(self._close)
+        await worker.stop()
+        self._worker = None
 
     def _close(self) -> None:
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._db.close()
             self._db = None
-        for fd in (self._wal_fd, self._lock_fd):
-            if fd is not None:
-                os.close(fd)
-        self._wal_fd = self._lock_fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- write-behind ---------------------------------------------------------------------------
 
-    def barrier(self) -> asyncio.Future[None] | None:
+    def barrier(self) -> Barrier | None:
         return self._batch
 
     def _persist(self, sid: bytes, e: Entry) -> None:
         self._pending[sid] = e
-        self._changed()
+        if self._batch is None:
+            self._batch = Barrier()
+        if not self._scheduled:
+            self._schedule()
 
     def _persist_delete(self, sid: bytes) -> None:
         self._pending[sid] = None
         self._touches.pop(sid, None)
-        self._changed()
+        if self._batch is None:
+            self._batch = Barrier()
+        if not self._scheduled:
+            self._schedule()
 
     def _persist_touch(self, sid: bytes, e: Entry, previous_atime: float) -> None:
         q = self._touch_quantum
         if e.atime // q != previous_atime // q:
             self._touches[sid] = e.atime
             if not self._scheduled:
-                self._scheduled = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                self._schedule()
 
-    def _changed(self) -> None:
-        if self._batch is None:
-            loop = asyncio.get_running_loop()
-            self._batch = loop.create_future()
-            # Every connection waiting on a failed batch is closed; nobody needs to read it.
-            self._batch.add_done_callback(_consume_exception)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+    def _schedule(self) -> None:
+        # Flush once the loop has run everything that is ready now: every write that arrived
+        # in this iteration joins the batch (group commit).
+        self._scheduled = True
+        asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
         if self._writing is not None or not (self._pending or self._touches):
             return  # the batch in flight flushes again when it is done
-        assert self._executor is not None
+        if self._worker is None:
+            return  # stopped
         rows: list[Row] = []
-        deletes: list[tuple[str]] = []
-        expires = self.index.expires
+        deletes: list[str] = []
         for sid, e in self._pending.items():
             if e is None:
-                deletes.append((sid.decode(),))
+                deletes.append(sid.decode())
             else:
                 ttl, deadline = e.meta if e.meta is not None else (None, None)
-                rows.append((sid.decode(), e.blob, e.atime, ttl, deadline, expires(e)))
-        touches = []
-        for sid, atime in self._touches.items():
-            e = self._map.get(sid)
-            if e is not None:
-                touches.append((atime, expires(e), sid.decode()))
+                rows.append((sid.decode(), e.blob, e.atime, ttl, deadline))
+        touches = [
+            (sid.decode(), atime) for sid, atime in self._touches.items() if sid in self._map
+        ]
         pending, self._pending = self._pending, {}
         self._touches = {}
         batch, self._batch = self._batch, None
-        loop = asyncio.get_running_loop()
-        self._writing = writing = loop.run_in_executor(
-            self._executor, self._write, rows, deletes, touches
+        self._writing = writing = batch if batch is not None else Barrier()
+        self._worker.post(
+            self._write,
+            (rows, deletes, touches),
+            lambda _, error: self._written(error, writing, pending),
         )
-        writing.add_done_callback(lambda done: self._written(done, batch, pending))
 
-    def _write(self, rows: list[Row], deletes: list[tuple[str]], touches: list[Any]) -> None:
+    def _write(self, rows: list[Row], deletes: list[str], touches: list[Any]) -> None:
         db = self._db
         assert db is not None
         encoded = [
-            (sid, pack(pairs_of(blob)), atime, ttl, deadline, expires)
-            for sid, blob, atime, ttl, deadline, expires in rows
+            (sid, pack(pairs_of(blob)), atime, ttl, deadline)
+            for sid, blob, atime, ttl, deadline in rows
         ]
         try:
             with db:
-                if encoded:
-                    db.executemany(_UPSERT, encoded)
-                if deletes:
-                    db.executemany(_DELETE, deletes)
-                if touches:
-                    db.executemany(_TOUCH, touches)
+                for n, params in _chunks(encoded, 5):
+                    db.execute(_upsert(n), params)
+                for n, params in _chunks(deletes, 1):
+                    db.execute(_delete(n), params)
+                for n, params in _chunks(touches, 2):
+                    db.execute(_touch(n), params)
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
         self._unsynced = True
 
     def _written(
         self,
-        done: asyncio.Future[None],
-        batch: asyncio.Future[None] | None,
+        error: BaseException | None,
+        batch: Barrier,
         pending: dict[bytes, Entry | None],
     ) -> None:
         self._writing = None
-        exc = done.exception()
-        if exc is None:
+        if error is None:
             self.batches_total += 1
             self.rows_total += len(pending)
             if self._failure is not None:
                 logger.warning("writing to %s again", self.path)
             self._failure = None
             self.available = True
-            if batch is not None:
-                batch.set_result(None)
+            batch.settle()
             self._flush()
             return
         if self._failure is None:
-            logger.error("cannot write sessions: %s", exc)
-        self._failure = exc
+            logger.error("cannot write sessions: %s", error)
+        self._failure = error
         self.available = False
         for sid, e in pending.items():  # retry what failed, unless it changed again since
             self._pending.setdefault(sid, e)
-        if batch is not None:
-            batch.set_exception(StorageError(str(exc)))
+        batch.settle(StorageError(str(error)))
         loop = asyncio.get_running_loop()
         self._retry_timer = loop.call_later(_RETRY, self._flush)
 
     def _sync_tick(self) -> None:
         loop = asyncio.get_running_loop()
-        self._sync_timer = loop.call_later(1.0, self._sync_tick)
-        if self._unsynced and self._executor is not None:
+        self._sync_timer = loop.call_later(self._sync_interval, self._sync_tick)
+        if self._unsynced and self._worker is not None:
             self._unsynced = False
-            loop.run_in_executor(self._executor, self._fsync_wal).add_done_callback(
-                _consume_exception
-            )
+            self._worker.post(self._checkpoint, (), _log_failure)
 
-    def _fsync_wal(self) -> None:
-        if self._wal_fd is not None:
-            os.fsync(self._wal_fd)
+    def _checkpoint(self) -> None:
+        if self._db is not None:
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def info(self) -> dict[str, int | float | str]:
         info = super().info()
@@ -320,6 +354,6 @@ class SqliteStorage(MemoryStorage):
         return info
 
 
-def _consume_exception(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
+def _log_failure(_: object, error: BaseException | None) -> None:
+    if error is not None:
+        logger.error("checkpoint failed: %s", error)
