@@ -123,11 +123,12 @@ class ConnectionState:
     def unbind(self) -> None:
         self.table = IDLE_TABLE
         self.sid = None
+        if self.mode != READ or self.lost:  # a reader is never dirty
+            self.dirty = False
+            self.lost = False
+        self.size = -1
         self.mode = NONE
         self.data = _NO_DATA
-        self.dirty = False
-        self.lost = False
-        self.size = -1
 
     def unlock(self) -> None:
         if self.locked is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -80,6 +81,9 @@ class Server:
             await self.storage.stop()
             reason = exc.strerror or str(exc)
             raise StartupError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
+        # Everything loaded so far (the sessions of a persistent store above all) lives as long
+        # as the daemon: keep it out of every future garbage collection pass.
+        gc.freeze()
         sockname = listener.sockets[0].getsockname()
         self.address = (sockname[0], sockname[1])
         self.manager.rss_at_start = rss_bytes()
