@@ -103,6 +103,11 @@ def serve(ctx: click.Context, /, config_file: str | None, **given: Any) -> int:
     return run(config)
 
 
+from .bench.cli import bench  # noqa: E402  (the command registers itself on the group)
+
+cli.add_command(bench)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sessionserver`` console script; returns the exit status."""
     from .server.server import StartupError

@@ -128,3 +128,17 @@ def test_a_client_that_never_reads_does_not_stall_others(memory_daemon: Daemon) 
             assert c.cmd("ping") == "ok pong"
     finally:
         hog.close()
+
+
+def test_session_size_is_counted_afresh_after_another_writer(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon("--storage", "memory://", "--max-session", "30")
+    with daemon.client() as a, daemon.client() as b:
+        sid = a.new_session()
+        assert a.cmd(f"open {sid} w") == "ok"
+        assert a.cmd("put a 1234567890") == "ok"  # 11 bytes
+        assert a.cmd("commit") == "ok"
+        assert b.cmd(f"open {sid} w") == "ok"
+        assert b.cmd("put b 1234567890") == "ok"  # 22 bytes
+        assert b.cmd("close") == "ok"
+        assert a.cmd(f"open {sid} w") == "ok"
+        assert a.cmd("put c 1234567890") == "err Session too large."  # 33 > 30

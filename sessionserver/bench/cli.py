@@ -1,0 +1,230 @@
+"""The ``sessionserver bench`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..process import DaemonProcess
+from .loadgen import run_loadgen
+from .results import Result, format_table
+from .workload import REDIS_CYCLE, SERVER_CYCLE, SERVER_SETUP
+
+__all__ = ["bench"]
+
+#: --storage shorthands
+_SHORTHANDS = {"memory": "memory://", "default": "", "sqlite": "", "file": "file"}
+
+
+def _storage_args(name: str, workdir: Path) -> tuple[str, list[str]]:
+    """(label, daemon arguments) for a --storage choice."""
+    url = _SHORTHANDS.get(name, name)
+    if url == "":
+        return f"{name} (sqlite, durable default)", ["--data-dir", str(workdir / "data")]
+    if url == "file":
+        return "file://", ["--storage", f"file://{workdir / 'files'}"]
+    return url, ["--storage", url]
+
+
+def _drive(
+    loadgen: str | None,
+    *,
+    target: str,
+    port: int,
+    framing: str,
+    script: str,
+    setup: str | None,
+    conns: int,
+    duration: float,
+    warmup: float,
+) -> Result:
+    kwargs: dict[str, Any] = dict(
+        target=target,
+        port=port,
+        framing=framing,
+        script=script,
+        setup=setup,
+        conns=conns,
+        duration=duration,
+        warmup=warmup,
+    )
+    if loadgen:
+        return run_loadgen(loadgen, **kwargs)
+    from .driver import run_driver
+
+    return run_driver(**kwargs)
+
+
+def _cleanup_redis(port: int, prefix: str) -> None:
+    import socket
+
+    from .memory import _resp
+
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        # EVAL keeps this one round trip without a client library; the keys are ours only.
+        script = (
+            "local n=0 local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',"
+            "1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
+            "until c=='0' return n"
+        )
+        sock.sendall(_resp("EVAL", script, "0", f"{prefix}:*"))
+        sock.recv(1024)
+
+
+@click.command()
+@click.option(
+    "--storage",
+    "storages",
+    multiple=True,
+    metavar="NAME|URL",
+    help="What to benchmark, repeatable: memory, default (the durable SQLite store), "
+    "file, or a storage URL.  Default: memory and default.",
+)
+@click.option("--conns", default=50, show_default=True, help="Concurrent connections.")
+@click.option("--duration", default=10.0, show_default=True, help="Measured seconds per run.")
+@click.option("--warmup", default=2.0, show_default=True, help="Unmeasured seconds first.")
+@click.option(
+    "--redis-port",
+    default=6379,
+    show_default=True,
+    help="Redis on 127.0.0.1 to compare with, run just before each target.",
+)
+@click.option(
+    "--loadgen",
+    envvar="SESSIONSERVER_LOADGEN",
+    show_envvar=True,
+    metavar="PATH",
+    help="The C load generator of shared/tools/loadgen (else a Python driver, whose "
+    "own CPU use makes the figures client-bound).",
+)
+@click.option(
+    "--memory/--no-memory",
+    "memory",
+    default=True,
+    show_default=True,
+    help="Also measure memory per idle session against Redis.",
+)
+@click.option(
+    "--memory-sessions",
+    default=100_000,
+    show_default=True,
+    help="Sessions created for the memory measurement.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(
+    storages: tuple[str, ...],
+    conns: int,
+    duration: float,
+    warmup: float,
+    redis_port: int,
+    loadgen: str | None,
+    memory: bool,
+    memory_sessions: int,
+    as_json: bool,
+) -> None:
+    """Measure the session cycle of a web request against the daemon and against Redis.
+
+    One cycle is a read phase (open r, get_all, close) and a write phase (open w, five puts,
+    close), each sent in one write, per connection, closed loop.  Redis runs the same cycle on
+    a hash (HGETALL + EXPIRE, HSET of five fields + EXPIRE), measured just before each target
+    in the same run, so each ratio compares two runs seconds apart on the same machine.
+    """
+    loadgen = loadgen or shutil.which("loadgen")
+    if loadgen and not os.access(loadgen, os.X_OK):
+        raise click.UsageError(f"--loadgen {loadgen}: not an executable")
+    if not loadgen:
+        try:
+            import hiredis  # noqa: F401
+        except ImportError:
+            raise click.UsageError(
+                "the Python driver needs hiredis: pip install 'sessionserver[bench]'"
+            ) from None
+    driver = f"loadgen ({loadgen})" if loadgen else "python (client-bound: use --loadgen)"
+    pairs: list[tuple[Result, Result]] = []
+    memory_results = []
+    with tempfile.TemporaryDirectory(prefix="sessionserver-bench-") as tmp:
+        workdir = Path(tmp)
+        for name in storages or ("memory", "default"):
+            label, args = _storage_args(name, workdir / f"run{len(pairs)}")
+            daemon = DaemonProcess.start(
+                workdir / f"run{len(pairs)}", *args, "--max-connections", str(conns + 100)
+            )
+            prefix = f"ssbench-{secrets.token_hex(4)}"
+            try:
+                redis = _drive(
+                    loadgen,
+                    target="redis",
+                    port=redis_port,
+                    framing="resp",
+                    script=REDIS_CYCLE.replace("{prefix}", prefix),
+                    setup=None,
+                    conns=conns,
+                    duration=duration,
+                    warmup=warmup,
+                )
+                result = _drive(
+                    loadgen,
+                    target=label,
+                    port=daemon.port,
+                    framing="text",
+                    script=SERVER_CYCLE,
+                    setup=SERVER_SETUP,
+                    conns=conns,
+                    duration=duration,
+                    warmup=warmup,
+                )
+            finally:
+                daemon.stop()
+                _cleanup_redis(redis_port, prefix)
+            pairs.append((result, redis))
+            if not as_json:
+                click.echo(f"measured {label}", err=True)
+        if memory:
+            from .memory import measure_daemon, measure_redis
+
+            daemon = DaemonProcess.start(workdir / "memory", "--storage", "memory://")
+            try:
+                memory_results.append(measure_daemon(daemon, memory_sessions))
+            finally:
+                daemon.stop()
+            memory_results.append(measure_redis("127.0.0.1", redis_port, memory_sessions))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "conns": conns,
+                    "duration": duration,
+                    "warmup": warmup,
+                    "driver": driver,
+                    "runs": [
+                        {
+                            "target": r.as_dict(),
+                            "redis": redis.as_dict(),
+                            "cycles_ratio": r.cycles_per_s / redis.cycles_per_s,
+                            "p99_ratio": r.p99_us / redis.p99_us,
+                        }
+                        for r, redis in pairs
+                    ],
+                    "memory": [m.__dict__ for m in memory_results],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(
+        f"session cycle, {conns} connections, {duration:g} s measured after {warmup:g} s, "
+        f"driver: {driver}"
+    )
+    click.echo(format_table(pairs))
+    for m in memory_results:
+        click.echo(
+            f"memory per idle 5-field 200-byte session, {m.target}: "
+            f"{m.bytes_per_session:,.0f} bytes ({m.note}, {m.sessions:,} sessions)"
+        )

@@ -1,0 +1,50 @@
+"""`sessionserver bench` runs end to end (its figures are not asserted: machines are noisy)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+
+def _redis_keys(pattern: str) -> int:
+    with socket.create_connection(("127.0.0.1", 6379)) as sock:
+        sock.sendall(b"*2\r\n$4\r\nKEYS\r\n$%d\r\n%s\r\n" % (len(pattern), pattern.encode()))
+        head = sock.recv(65536).split(b"\r\n", 1)[0]
+    assert head.startswith(b"*"), head
+    return int(head[1:])
+
+
+def test_bench_runs_both_storages_and_the_memory_measurement() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sessionserver", "bench", "--json", "--duration", "1",
+         "--warmup", "0.5", "--conns", "4", "--memory-sessions", "2000",
+         "--storage", "memory", "--storage", "default"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [run["target"]["target"] for run in report["runs"]] == [
+        "memory://", "default (sqlite, durable default)"
+    ]
+    for run in report["runs"]:
+        assert run["target"]["cycles_per_s"] > 0 and run["target"]["errors"] == 0
+        assert run["redis"]["cycles_per_s"] > 0 and run["redis"]["errors"] == 0
+        assert run["target"]["p50_us"] <= run["target"]["p99_us"]
+    memory = {m["target"]: m for m in report["memory"]}
+    assert memory["sessionserver memory://"]["bytes_per_session"] > 200
+    assert memory["redis hash"]["bytes_per_session"] > 200
+    assert _redis_keys("ssbench-*") == 0  # only its own keys, and it cleaned them up
+
+
+def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sessionserver", "bench", "--duration", "0.5", "--warmup", "0.2",
+         "--conns", "2", "--no-memory", "--storage", "memory"],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "SESSIONSERVER_LOADGEN": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "driver: python (client-bound" in result.stdout
+    assert "memory://" in result.stdout
