@@ -18,15 +18,34 @@ def _redis_keys(pattern: str) -> int:
 
 def test_bench_runs_both_storages_and_the_memory_measurement() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sessionserver", "bench", "--json", "--duration", "1",
-         "--warmup", "0.5", "--conns", "4", "--memory-sessions", "2000",
-         "--storage", "memory", "--storage", "default"],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "sessionserver",
+            "bench",
+            "--json",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.5",
+            "--conns",
+            "4",
+            "--memory-sessions",
+            "2000",
+            "--storage",
+            "memory",
+            "--storage",
+            "default",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [run["target"]["target"] for run in report["runs"]] == [
-        "memory://", "default (sqlite, durable default)"
+        "memory://",
+        "default (sqlite, durable default)",
     ]
     for run in report["runs"]:
         assert run["target"]["cycles_per_s"] > 0 and run["target"]["errors"] == 0
@@ -40,9 +59,24 @@ def test_bench_runs_both_storages_and_the_memory_measurement() -> None:
 
 def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "sessionserver", "bench", "--duration", "0.5", "--warmup", "0.2",
-         "--conns", "2", "--no-memory", "--storage", "memory"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sessionserver",
+            "bench",
+            "--duration",
+            "0.5",
+            "--warmup",
+            "0.2",
+            "--conns",
+            "2",
+            "--no-memory",
+            "--storage",
+            "memory",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"PATH": "/usr/bin:/bin", "SESSIONSERVER_LOADGEN": ""},
     )
     assert result.returncode == 0, result.stderr

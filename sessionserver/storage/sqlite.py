@@ -111,10 +111,13 @@ class SqliteStorage(MemoryStorage):
     def __init__(self, url: str, options: StorageOptions) -> None:
         super().__init__(url, options)
         self.path = url_path(url)
-        self._worker: Worker | None = None
+        # Two threads, so that a database sync (and the fsyncs of its checkpoint) never delays
+        # the journal writes that replies wait for.
+        self._worker: Worker | None = None  # the journal's
+        self._db_worker: Worker | None = None  # the database's
         self._db: sqlite3.Connection | None = None
-        self._journal: Journal | None = None  # owned by the worker thread
-        self._old_journals: list[str] = []  # owned by the worker thread
+        self._journal: Journal | None = None  # used on the journal thread
+        self._old_journals: list[str] = []  # journals the database does not cover yet
         self._lock_fd: int | None = None
         # Loop-thread state:
         self._pending: dict[bytes, Entry | None] = {}
@@ -136,10 +139,12 @@ class SqliteStorage(MemoryStorage):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._worker = worker = Worker("sessionserver-sqlite")
+        self._db_worker = db_worker = Worker("sessionserver-sqlite")
+        self._worker = worker = Worker("sessionserver-journal")
+        db_worker.start()
         worker.start()
         try:
-            state, replayed = await worker.run(self._open)
+            state, replayed = await db_worker.run(self._open)
             now = time.time()
             index = self.index
             for sid_text, (blob, atime, ttl, deadline) in state.items():
@@ -155,7 +160,8 @@ class SqliteStorage(MemoryStorage):
             await self._sync()
         except BaseException:
             await worker.stop()
-            self._worker = None
+            await db_worker.stop()
+            self._worker = self._db_worker = None
             raise
         logger.info("loaded %d sessions from %s", len(index), self.path)
         loop = asyncio.get_running_loop()
@@ -210,7 +216,7 @@ class SqliteStorage(MemoryStorage):
             logger.info(
                 "replayed changes to %d sessions from %d journals", len(replayed), len(journals)
             )
-        self._old_journals = [path for _, path in journals]
+        self._old_journals = [path for _, path in journals]  # start() is waiting: no race
         self._journal = Journal(self.path, journals[-1][0] + 1 if journals else 1)
         self._sync_dir()
         return state, replayed
@@ -248,17 +254,22 @@ class SqliteStorage(MemoryStorage):
             logger.error(
                 "final write to %s failed, the journal keeps the changes: %s", self.path, exc
             )
-        await worker.run(self._close)
+        await worker.run(self._close_journal)
         await worker.stop()
-        self._worker = None
+        assert self._db_worker is not None
+        await self._db_worker.run(self._close_db)
+        await self._db_worker.stop()
+        self._worker = self._db_worker = None
 
-    def _close(self) -> None:
+    def _close_journal(self) -> None:
         if self._journal is not None:
             self._journal.close()
             if not self._old_journals and self._journal.size == 0:
                 with contextlib.suppress(OSError):
                     os.unlink(self._journal.path)  # clean shutdown: the database has it all
             self._journal = None
+
+    def _close_db(self) -> None:
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
@@ -383,23 +394,27 @@ class SqliteStorage(MemoryStorage):
     async def _sync(self) -> None:
         """Write the current state of every changed session to the database, then drop the
         journals that covered those changes."""
-        worker = self._worker
-        if worker is None or self._syncing:
+        worker, db_worker = self._worker, self._db_worker
+        if worker is None or db_worker is None or self._syncing:
             return
         self._syncing = True
         dirty = list(self._dirty)
         self._dirty = set()
         try:
-            # Changes after this point go to a new journal; the one we close now covers
-            # everything in ``dirty`` (writes of the batch in flight land before the rotation:
-            # the worker runs jobs in order).
-            await worker.run(self._rotate)
+            # Changes after this point go to a new journal; the one closed now covers
+            # everything in ``dirty`` (the batch in flight is written before the rotation:
+            # the journal thread runs jobs in order).
+            rotated = await worker.run(self._rotate)
+            if rotated is not None:
+                self._old_journals.append(rotated)
             for start in range(0, len(dirty), _CHUNK):
                 # The state at the time of each chunk: newer than the rotation, which is fine,
                 # since replaying the new journal on top of it is idempotent.
                 rows, deletes = self._capture(dirty[start : start + _CHUNK])
-                await worker.run(self._apply, rows, deletes)
-            await worker.run(self._checkpoint_and_drop)
+                await db_worker.run(self._apply, rows, deletes)
+            dropped = list(self._old_journals)
+            await db_worker.run(self._checkpoint_and_drop, dropped)
+            del self._old_journals[: len(dropped)]
             self.syncs_total += 1
         except BaseException:
             self._dirty.update(dirty)  # try again at the next tick
@@ -419,16 +434,17 @@ class SqliteStorage(MemoryStorage):
                 rows.append((sid.decode(), e.blob, e.atime, ttl, deadline))
         return rows, deletes
 
-    def _rotate(self) -> None:
+    def _rotate(self) -> str | None:
+        """Start a new journal; return the path of the old one (None if it was empty)."""
         journal = self._journal
         assert journal is not None
         if journal.size == 0:
-            return  # nothing in it: keep appending to it
+            return None  # nothing in it: keep appending to it
         journal.sync()  # it must outlive the crash it may be needed for
         journal.close()
-        self._old_journals.append(journal.path)
         self._journal = Journal(self.path, journal.seq + 1)
         self._sync_dir()
+        return journal.path
 
     def _apply(self, rows: list[Row], deletes: list[str]) -> None:
         db = self._db
@@ -448,7 +464,7 @@ class SqliteStorage(MemoryStorage):
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
 
-    def _checkpoint_and_drop(self) -> None:
+    def _checkpoint_and_drop(self, journals: list[str]) -> None:
         db = self._db
         assert db is not None
         try:
@@ -457,10 +473,9 @@ class SqliteStorage(MemoryStorage):
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             raise StorageError(f"{self.path}: {exc}") from None
-        for path in self._old_journals:
+        for path in journals:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        self._old_journals = []
         self._sync_dir()
 
     def info(self) -> dict[str, int | float | str]:
