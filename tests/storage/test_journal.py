@@ -28,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 def test_frames_round_trip_and_a_torn_tail_is_ignored(tmp_path: Path) -> None:
     journal = Journal(str(tmp_path / "s.db"), 1)
-    batches = [
+    batches: list[list[tuple[Any, ...]]] = [
         [(SET, b"a" * 32, (b"k", b"v"), 1.0, None, None)],
         [(DELETE, b"a" * 32)],
         [(TOUCH, b"b" * 32, 2.0)],
