@@ -11,7 +11,7 @@ String lengths are byte counts, as in PHP; values are kept as the UTF-8 bytes th
 
 from __future__ import annotations
 
-__all__ = ["NestedArrayError", "SerializeError", "dumps", "loads"]
+__all__ = ["NestedArrayError", "SerializeError", "dumps", "loads", "loads_changes"]
 
 
 class SerializeError(ValueError):
@@ -34,12 +34,17 @@ def dumps(pairs: dict[bytes, bytes]) -> bytes:
 _MAX_DEPTH = 32
 
 
-class _Parser:
-    __slots__ = ("data", "pos")
+#: What ``N;`` parses to when the caller wants to tell null apart (see loads_changes).
+_NULL = object()
 
-    def __init__(self, data: bytes) -> None:
+
+class _Parser:
+    __slots__ = ("data", "null", "pos")
+
+    def __init__(self, data: bytes, null: object = b"") -> None:
         self.data = data
         self.pos = 0
+        self.null = null
 
     def fail(self, what: str) -> SerializeError:
         return SerializeError(f"{what} at byte {self.pos}")
@@ -66,7 +71,7 @@ class _Parser:
             raise self.fail("bad integer")
         return int(token)
 
-    def value(self, depth: int) -> bytes | dict[bytes, object]:
+    def value(self, depth: int) -> object:
         kind = self.data[self.pos : self.pos + 2]
         self.pos += 2
         if kind == b"s:":
@@ -98,7 +103,7 @@ class _Parser:
                 raise self.fail("bad boolean")
             return b"1" if token == b"1" else b""
         if kind == b"N;":
-            return b""
+            return self.null
         if kind == b"a:":
             if depth >= _MAX_DEPTH:
                 raise self.fail("arrays nested too deeply")
@@ -128,6 +133,20 @@ class _Parser:
         return result
 
 
+def _top(data: bytes, null: object) -> dict[bytes, object]:
+    parser = _Parser(data, null)
+    if data[:2] != b"a:":
+        raise SerializeError("not an array")
+    parser.pos = 2
+    result = parser.array(1)
+    if parser.pos != len(data):
+        raise parser.fail("trailing bytes")
+    for key, value in result.items():
+        if isinstance(value, dict):
+            raise NestedArrayError(f"element {key!r} is an array")
+    return result
+
+
 def loads(data: bytes) -> dict[bytes, bytes]:
     """Parse PHP serialize() text of a flat array into a mapping of byte strings.
 
@@ -138,16 +157,21 @@ def loads(data: bytes) -> dict[bytes, bytes]:
         NestedArrayError: an element is itself an array.
         SerializeError: anything else that is not a well-formed array, including trailing bytes.
     """
-    parser = _Parser(data)
-    if data[:2] != b"a:":
-        raise SerializeError("not an array")
-    parser.pos = 2
-    result = parser.array(1)
-    if parser.pos != len(data):
-        raise parser.fail("trailing bytes")
-    flat: dict[bytes, bytes] = {}
-    for key, value in result.items():
-        if not isinstance(value, bytes):
-            raise NestedArrayError(f"element {key!r} is an array")
-        flat[key] = value
-    return flat
+    return _top(data, b"")  # type: ignore[return-value]
+
+
+def loads_changes(data: bytes) -> tuple[dict[bytes, bytes], list[bytes]]:
+    """Like :func:`loads`, but a ``null`` value means "remove this key".
+
+    Returns:
+        The pairs to set, and the keys to remove.
+    """
+    changes: dict[bytes, bytes] = {}
+    removed: list[bytes] = []
+    for key, value in _top(data, _NULL).items():
+        if value is _NULL:
+            removed.append(key)
+        else:
+            assert isinstance(value, bytes)
+            changes[key] = value
+    return changes, removed

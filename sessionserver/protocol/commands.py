@@ -47,12 +47,30 @@ COMMANDS: dict[str, Command] = {
         Command("close", "", 0, True, "save, unlock and close the session"),
         Command("destroy", "", 0, True, "delete the session"),
         Command("regenerate_id", "", 0, True, "move the session to a fresh id; replies the id"),
+        Command("abort", "", 0, True, "drop uncommitted changes, unlock and close the session"),
         Command("ttl", "[seconds]", 0, True, "the seconds left, or set the idle lifetime"),
         Command(
             "gc", "<seconds>", 1, False, "delete sessions idle longer than that; replies count"
         ),
+        Command(
+            "read", "<id>", 1, False, "the whole session, one command (open r, get_all, close)"
+        ),
+        Command(
+            "write",
+            "<id> <changes>",
+            2,
+            False,
+            "set and remove keys atomically, one command (open w, puts, removes, close)",
+        ),
+        Command("create", "[pairs]", 0, False, "a new session holding the pairs; replies its id"),
+        Command("peek", "<id>", 1, False, "the whole session, not counted as an access (admin)"),
+        Command("expires", "<id>", 1, False, "seconds left, not counted as an access (admin)"),
+        Command("sessions", "[cursor] [count]", 0, False, "live ids, a page at a time (admin)"),
         Command("auth", "<token>", 1, False, "authenticate (when the server has a token)"),
         Command("ping", "", 0, False, "replies pong"),
+        Command("hello", "[2|3] [AUTH user token]", 0, False, "Redis clients' handshake"),
+        Command("client", "...", 0, False, "Redis clients' CLIENT SETNAME/SETINFO: ignored"),
+        Command("select", "0", 1, False, "Redis clients' SELECT 0: accepted"),
         Command("quit", "", 0, False, "close the connection (uncommitted changes are dropped)"),
         Command("stats", "", 0, False, "counters, as space-separated name=value pairs"),
     )

@@ -8,24 +8,35 @@ each has its own message so that clients can map a reply to an exception through
 
 from __future__ import annotations
 
-__all__ = ["ERRORS", "Err"]
+__all__ = ["ERRORS", "Err", "Raw"]
 
 
 class Err:
-    """An error reply: its message and its pre-encoded text-framing line.
+    """An error reply: its message and its pre-encoded lines in both framings.
 
     Instances are module constants, compared by identity in the hot path and encoded once.
     """
 
-    __slots__ = ("message", "name", "text")
+    __slots__ = ("message", "name", "resp", "text")
 
     def __init__(self, name: str, message: str) -> None:
         self.name = name
         self.message = message
         self.text = b"err " + message.encode() + b"\r\n"
+        self.resp = b"-ERR " + message.encode() + b"\r\n"
 
     def __repr__(self) -> str:
         return f"Err({self.name}: {self.message!r})"
+
+
+class Raw:
+    """A reply already encoded for each framing (for the few that fit no other shape)."""
+
+    __slots__ = ("resp", "text")
+
+    def __init__(self, *, text: bytes, resp: bytes) -> None:
+        self.text = text
+        self.resp = resp
 
 
 def _err(name: str, message: str) -> Err:
@@ -69,6 +80,8 @@ NESTED_ARRAY = _err("nested_array", "Nested arrays are not supported.")
 AUTH_REQUIRED = _err("auth_required", "Authentication required.")
 AUTH_FAILED = _err("auth_failed", "Invalid token.")
 TOO_MANY_CONNECTIONS = _err("too_many_connections", "Too many connections.")
+SESSION_OPEN_HERE = _err("session_open_here", "Session is open on this connection.")
+NOT_TEXT = _err("not_text", "Value is not text; use the RESP framing.")
 STORAGE_UNAVAILABLE = _err("storage_unavailable", "Storage unavailable.")
 SHUTTING_DOWN = _err("shutting_down", "Server is shutting down.")
 INTERNAL = _err("internal", "Internal server error.")

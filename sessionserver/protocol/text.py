@@ -15,7 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 from .. import phpserialize
-from .replies import INVALID_UTF8, LINE_TOO_LONG, NUL_BYTE, Err
+from .replies import (
+    GET_ALL_FAILED,
+    INVALID_UTF8,
+    KEYS_FAILED,
+    LINE_TOO_LONG,
+    NOT_TEXT,
+    NUL_BYTE,
+    Err,
+    Raw,
+)
 
 __all__ = [
     "CODEC_ERROR",
@@ -137,27 +146,50 @@ class TextServerCodec:
 _OK = b"ok\r\n"
 
 
+def _not_text(data: bytes) -> bool:
+    """Whether ``data`` cannot go on a text line: a line break, or bytes that are not UTF-8
+    (values set over RESP2 are binary-safe; the text framing is not)."""
+    if 10 in data:
+        return True
+    if data.isascii():
+        return False
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def encode_reply(result: Any) -> bytes:
     """Encode a dispatcher result as a reply line.
 
     ``None`` is a bare ``ok``; bytes and ints are ``ok <value>``; a list of keys is joined with
     ``|``; a dict (a whole session) is PHP ``serialize()`` text; an :class:`Err` is its line.
+    A value the text framing cannot carry becomes an error (``get``: ``err Value is not text;
+    use the RESP framing.``; ``keys``, ``get_all``: the original's failure replies).
     """
     if result is None:
         return _OK
     cls = result.__class__
     if cls is bytes:
+        if _not_text(result):
+            return NOT_TEXT.text
         line: bytes = b"ok " + result + b"\r\n"
         return line
     if cls is Err:
         text: bytes = result.text
         return text
     if cls is list:
-        return b"ok " + b"|".join(result) + b"\r\n"
+        joined = b"|".join(result)
+        return KEYS_FAILED.text if _not_text(joined) else b"ok " + joined + b"\r\n"
     if cls is dict:
-        return b"ok " + phpserialize.dumps(result) + b"\r\n"
+        body = phpserialize.dumps(result)
+        return GET_ALL_FAILED.text if _not_text(body) else b"ok " + body + b"\r\n"
     if cls is int:
         return b"ok %d\r\n" % result
+    if cls is Raw:
+        raw: bytes = result.text
+        return raw
     raise TypeError(f"cannot encode {cls.__name__} as a reply")
 
 

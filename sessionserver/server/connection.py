@@ -24,10 +24,14 @@ from ..protocol.replies import (
     TOO_MANY_CONNECTIONS,
     Err,
 )
-from ..protocol.text import TextServerCodec, encode_reply
+from ..protocol.resp import RespServerCodec
+from ..protocol.resp import encode_reply as resp_reply
+from ..protocol.text import TextServerCodec
+from ..protocol.text import encode_reply as text_reply
 from ..storage import StorageError
 from ..storage.worker import Barrier
-from .dispatcher import QUIT, UNKNOWN, ConnectionState
+from .state import QUIT, ConnectionState
+from .tables import TABLES, UNKNOWN
 
 if TYPE_CHECKING:
     from .server import Server
@@ -47,10 +51,11 @@ class ServerConnection(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.manager = server.manager
-        self.codec = TextServerCodec(server.config.max_line)
-        self.encode = encode_reply
-        self.ok = encode_reply(None)
-        self.state = ConnectionState(server.manager)
+        # The first byte decides the framing: "*" is RESP2, anything else text.
+        self.codec: TextServerCodec | RespServerCodec | _Sniffer = _Sniffer(self)
+        self.encode = text_reply
+        self.ok = text_reply(None)
+        self.state = ConnectionState(server.manager, TABLES)
         self.transport: asyncio.Transport | None = None
         self.commands = 0
         self.errors = 0
@@ -61,6 +66,16 @@ class ServerConnection(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._shutting_down = False
+
+    def use_framing(self, first_byte: int) -> None:
+        max_line = self.server.config.max_line
+        if first_byte == 42:  # "*"
+            self.codec = RespServerCodec(max_request=max_line)
+            self.encode = resp_reply
+            self.ok = resp_reply(None)
+            self.state.resp = True
+        else:
+            self.codec = TextServerCodec(max_line)
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
@@ -277,3 +292,17 @@ class ServerConnection(asyncio.Protocol):
             self._waiting.cancel()
         if self.transport is not None:
             self.transport.abort()
+
+
+class _Sniffer:
+    """A connection's codec until its first bytes arrive: they decide the framing."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: ServerConnection) -> None:
+        self._conn = conn
+
+    def feed(self, data: bytes) -> list[list[Any]]:
+        conn = self._conn
+        conn.use_framing(data[0])
+        return conn.codec.feed(data)

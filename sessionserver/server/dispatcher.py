@@ -1,4 +1,4 @@
-"""What each command means: the per-connection session state and one handler per command.
+"""What each session command means: one handler per command.
 
 A handler takes the connection's :class:`ConnectionState` and the request's parts
 (``[name, arg, rest]`` in the text framing) and returns the reply value (see
@@ -14,19 +14,14 @@ unless they really wait.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import math
-from collections.abc import Callable
-from time import time as _now
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import phpserialize
 from ..ids import generate_id, is_valid_id
-from ..protocol.commands import COMMANDS
 from ..protocol.replies import (
     AUTH_FAILED,
-    AUTH_REQUIRED,
     CLOSE_FAILED,
     COMMIT_FAILED,
     DESTROY_FAILED,
@@ -38,7 +33,6 @@ from ..protocol.replies import (
     LOCKED,
     MALFORMED_SERIALIZED,
     NESTED_ARRAY,
-    NO_SESSION,
     NO_SUCH_KEY,
     OPEN_FAILED,
     READ_ONLY,
@@ -47,128 +41,29 @@ from ..protocol.replies import (
     STORAGE_UNAVAILABLE,
     STORE_FAILED,
     TOO_MANY_KEYS,
-    UNKNOWN_COMMAND,
     VALUE_TOO_LARGE,
     Err,
+    Raw,
 )
-from ..protocol.text import CODEC_ERROR
 from ..storage import StorageError
-from ..storage.worker import Barrier
+from .compat import authenticate
 from .eager import eager
-
-if TYPE_CHECKING:
-    from .manager import Manager
-
-__all__ = ["AUTH_TABLE", "IDLE_TABLE", "OPEN_TABLE", "QUIT", "UNKNOWN", "ConnectionState"]
+from .state import (
+    MAX_KEY_LENGTH,
+    MODES,
+    QUIT,
+    READ,
+    WRITE,
+    ConnectionState,
+    bad_key,
+    seconds,
+    size_of,
+)
+from .state import (
+    now as _now,
+)
 
 logger = logging.getLogger(__name__)
-
-NONE, READ, WRITE = 0, 1, 2
-
-#: The result of ``quit``: an ``ok``, then the connection closes.
-QUIT = Err("quit", "")
-_MODES = {b"r": READ, b"w": WRITE, b"rw": WRITE}
-MAX_KEY_LENGTH = 1024
-#: The data of a connection without a session: never changed (writes need a bound session).
-_NO_DATA: dict[bytes, bytes] = {}
-_MAX_TTL = 10 * 365 * 86400
-
-
-class ConnectionState:
-    """One connection's view: the session it has open, its mode and its uncommitted changes.
-
-    ``data`` is a private working copy; other connections see changes only when ``commit`` or
-    ``close`` saves them.  ``barrier`` is set after a write to the storage's durability barrier;
-    the connection holds its replies back until that completes.
-    """
-
-    __slots__ = (
-        "barrier",
-        "closing",
-        "data",
-        "dirty",
-        "locked",
-        "locks",
-        "lost",
-        "m",
-        "mode",
-        "sid",
-        "size",
-        "storage",
-        "table",
-    )
-
-    def __init__(self, manager: Manager) -> None:
-        self.m = manager
-        self.storage = manager.storage
-        self.locks = manager.locks
-        self.sid: bytes | None = None
-        self.mode = NONE
-        self.data: dict[bytes, bytes] = _NO_DATA
-        self.dirty = False
-        self.size = -1
-        self.lost = False
-        self.locked: bytes | None = None
-        self.barrier: Barrier | None = None
-        self.closing = False
-        self.table = AUTH_TABLE if manager.token is not None else IDLE_TABLE
-
-    def bind(self, sid: bytes, mode: int, data: dict[bytes, bytes]) -> None:
-        # Unbound state is clean (see unbind), so only these change.
-        self.sid = sid
-        self.mode = mode
-        self.data = data
-        self.table = OPEN_TABLE
-
-    def unbind(self) -> None:
-        self.table = IDLE_TABLE
-        self.sid = None
-        if self.mode != READ or self.lost:  # a reader is never dirty
-            self.dirty = False
-            self.lost = False
-        self.size = -1
-        self.mode = NONE
-        self.data = _NO_DATA
-
-    def unlock(self) -> None:
-        if self.locked is not None:
-            self.locks.release(self.locked, self)
-            self.locked = None
-
-    def lock_lost(self, sid: bytes) -> None:
-        """Called by the lock table when this connection's lease on ``sid`` expired."""
-        if self.locked == sid:
-            self.locked = None
-        if self.sid == sid and self.mode == WRITE:
-            self.mode = READ
-            self.dirty = False
-            self.lost = True
-
-    def disconnect(self) -> None:
-        """The connection is gone: drop uncommitted changes, release the lock."""
-        self.unlock()
-        self.unbind()
-
-    def wrote(self) -> None:
-        """Remember the storage's durability barrier for the reply to this write."""
-        if self.storage.write_behind:
-            self.barrier = self.storage.barrier()
-
-
-def _size(data: dict[bytes, bytes]) -> int:
-    return sum(map(len, data)) + sum(map(len, data.values()))
-
-
-def _bad_key(key: bytes) -> bool:
-    return not key or len(key) > MAX_KEY_LENGTH or 124 in key or 32 in key  # "|", " "
-
-
-def _seconds(raw: bytes, low: int) -> int | None:
-    if not raw.isdigit() or not raw.isascii() or len(raw) > 10:
-        return None
-    value = int(raw)
-    return value if low <= value <= _MAX_TTL else None
-
 
 # -- saving and closing -----------------------------------------------------------------------
 
@@ -245,6 +140,12 @@ def _finish_fast(st: ConnectionState, close: bool) -> Any:
     return None
 
 
+def cmd_abort(st: ConnectionState, parts: list[Any]) -> Any:
+    st.unlock()
+    st.unbind()
+    return None
+
+
 def cmd_commit(st: ConnectionState, parts: list[Any]) -> Any:
     return _finish_fast(st, False)
 
@@ -304,7 +205,7 @@ async def _open_write(
 
 def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
     if len(parts) > 2:
-        mode = _MODES.get(parts[2]) or _MODES.get(parts[2].lower())
+        mode = MODES.get(parts[2]) or MODES.get(parts[2].lower())
         if mode is None:
             return INVALID_MODE
     else:
@@ -324,7 +225,7 @@ def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
         st.sid = sid  # bind(), inlined
         st.mode = READ
         st.data = data
-        st.table = OPEN_TABLE
+        st.table = st.tables.open
         return None
     waiter = st.locks.acquire(sid, st, now)
     if waiter is None:
@@ -334,7 +235,7 @@ def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
             st.sid = sid  # bind(), inlined
             st.mode = WRITE
             st.data = dict(data)
-            st.table = OPEN_TABLE
+            st.table = st.tables.open
             return None
         if not st.m.allow_client_ids:
             st.unlock()
@@ -376,7 +277,7 @@ def cmd_put(st: ConnectionState, parts: list[Any]) -> Any:
         return STORE_FAILED  # it could not be saved: say so now rather than at close
     key = parts[1]
     value = parts[2]
-    # _bad_key(), inlined; an int membership test is a memchr, much faster than b"|" in key
+    # bad_key(), inlined; an int membership test is a memchr, much faster than b"|" in key
     if not key or len(key) > MAX_KEY_LENGTH or 124 in key or 32 in key:
         return INVALID_KEY
     m = st.m
@@ -385,7 +286,7 @@ def cmd_put(st: ConnectionState, parts: list[Any]) -> Any:
     data = st.data
     size = st.size
     if size < 0:
-        size = _size(data)
+        size = size_of(data)
     old = data.get(key)
     if old is None:
         if len(data) >= m.max_keys:
@@ -446,11 +347,11 @@ def cmd_put_all(st: ConnectionState, parts: list[Any]) -> Any:
     if len(data) > m.max_keys:
         return TOO_MANY_KEYS
     for key, value in data.items():
-        if _bad_key(key):
+        if bad_key(key):
             return INVALID_KEY
         if len(value) > m.max_value:
             return VALUE_TOO_LARGE
-    size = _size(data)
+    size = size_of(data)
     if size > m.max_session:
         return SESSION_TOO_LARGE
     st.data = data
@@ -526,10 +427,10 @@ async def _ttl(st: ConnectionState, seconds: int | None) -> int | Err | None:
 def cmd_ttl(st: ConnectionState, parts: list[Any]) -> Any:
     if len(parts) < 2:
         return eager(_ttl(st, None))
-    seconds = _seconds(parts[1], 1)
-    if seconds is None:
+    value = seconds(parts[1], 1)
+    if value is None:
         return INVALID_ARGUMENT
-    return eager(_ttl(st, seconds))
+    return eager(_ttl(st, value))
 
 
 async def _gc(st: ConnectionState, idle: int) -> int:
@@ -539,7 +440,7 @@ async def _gc(st: ConnectionState, idle: int) -> int:
 
 
 def cmd_gc(st: ConnectionState, parts: list[Any]) -> Any:
-    idle = _seconds(parts[1], 0)
+    idle = seconds(parts[1], 0)
     if idle is None:
         return INVALID_ARGUMENT
     return eager(_gc(st, idle))
@@ -549,17 +450,15 @@ def cmd_gc(st: ConnectionState, parts: list[Any]) -> Any:
 
 
 def cmd_auth(st: ConnectionState, parts: list[Any]) -> Any:
-    token = st.m.token
-    if token is None:
-        return None
-    if hmac.compare_digest(parts[1], token):
-        st.table = IDLE_TABLE if st.sid is None else OPEN_TABLE
-        return None
-    return AUTH_FAILED
+    # ``auth <token>``, or Redis's ``AUTH <username> <password>`` (the username is ignored)
+    return None if authenticate(st, parts[-1]) else AUTH_FAILED
+
+
+_PONG = Raw(text=b"ok pong\r\n", resp=b"+PONG\r\n")  # what Redis clients expect
 
 
 def cmd_ping(st: ConnectionState, parts: list[Any]) -> Any:
-    return b"pong"
+    return _PONG
 
 
 def cmd_quit(st: ConnectionState, parts: list[Any]) -> Any:
@@ -575,48 +474,3 @@ async def _stats(st: ConnectionState) -> bytes:
 
 def cmd_stats(st: ConnectionState, parts: list[Any]) -> Any:
     return eager(_stats(st))
-
-
-def _codec_error(st: ConnectionState, parts: list[Any]) -> Any:
-    return parts[1]
-
-
-def _unknown(st: ConnectionState, parts: list[Any]) -> Any:
-    return UNKNOWN_COMMAND
-
-
-def _auth_required(st: ConnectionState, parts: list[Any]) -> Any:
-    return AUTH_REQUIRED
-
-
-def _no_session(st: ConnectionState, parts: list[Any]) -> Any:
-    return NO_SESSION
-
-
-_NEEDS_SESSION = {name.encode() for name, cmd in COMMANDS.items() if cmd.needs_session}
-
-
-Handler = Callable[[ConnectionState, list[Any]], Any]
-Spec = tuple[Handler, int]
-
-# A connection's table says what each command does in its current state, so the per-line path
-# checks neither authentication nor whether a session is open: binding a session, closing it
-# and authenticating switch tables.  Built from COMMANDS.
-
-#: name -> (handler, number of parts required), while a session is open.
-OPEN_TABLE: dict[bytes, Spec] = {
-    name.encode(): (globals()["cmd_" + name], cmd.min_args + 1) for name, cmd in COMMANDS.items()
-}
-OPEN_TABLE[CODEC_ERROR] = (_codec_error, 2)
-UNKNOWN: Spec = (_unknown, 0)
-
-#: The same without a session: commands that need one answer ``err No session opened.``.
-IDLE_TABLE: dict[bytes, Spec] = {
-    name: (_no_session, 0) if name in _NEEDS_SESSION else spec for name, spec in OPEN_TABLE.items()
-}
-
-#: The table of a connection that still has to authenticate.
-AUTH_TABLE: dict[bytes, Spec] = {
-    name: (spec if name in (b"auth", b"ping", b"quit", CODEC_ERROR) else (_auth_required, 0))
-    for name, spec in IDLE_TABLE.items()
-}

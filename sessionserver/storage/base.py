@@ -144,3 +144,13 @@ class Storage(ABC):
     @abstractmethod
     async def count(self, now: float) -> int:
         """How many live sessions there are."""
+
+    @abstractmethod
+    async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
+        """The session's pairs and seconds left, without counting as an access."""
+
+    @abstractmethod
+    async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
+        """Up to ``count`` live session ids from position ``cursor``, and the next cursor (0
+        when done).  Like Redis's SCAN: ids added or removed meanwhile may be missed or seen
+        twice."""

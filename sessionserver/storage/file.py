@@ -318,5 +318,26 @@ class FileStorage(Storage):
         await self._run(self.index.purge, now)
         return len(self.index)
 
+    def _peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
+        e = self.index.live(sid, now)
+        if e is None:
+            return None
+        try:
+            with open(self._file(sid), "rb") as fh:
+                data = unpack(fh.read()[_HEADER.size :])
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise StorageError(f"corrupt session file {self._file(sid)}") from None
+        return data, self.index.expires(e) - now
+
+    async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
+        if not is_valid_id(sid):
+            return None
+        return await self._run(self._peek, sid, now)
+
+    async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
+        return await self._run(self.index.scan, cursor, count, now)
+
     def info(self) -> dict[str, int | float | str]:
         return {"expired_total": self.index.expired_total}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 from .expiry import TimingWheel, expires_at
@@ -127,6 +128,19 @@ class SessionIndex:
                 self.drop(sid, e)
                 removed.append(sid)
         return removed
+
+    def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
+        """Live ids from position ``cursor`` in the index (see ``Storage.scan``)."""
+        ids: list[bytes] = []
+        position = cursor
+        for sid in islice(self.map, cursor, None):
+            position += 1
+            e = self.map[sid]
+            if self.expires(e) > now:
+                ids.append(sid)
+                if len(ids) >= count:
+                    break
+        return (position if position < len(self.map) else 0), ids
 
     def footprint(self) -> int:
         """Bytes of the index's own tables (dict and wheel), not of the entries."""

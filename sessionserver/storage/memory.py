@@ -222,6 +222,15 @@ class MemoryStorage(Storage):
         self.index.purge(now)
         return len(self._map)
 
+    async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
+        e = self.index.live(sid, now)
+        if e is None:
+            return None
+        return pairs_of(e.blob), self.index.expires(e) - now
+
+    async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
+        return self.index.scan(cursor, count, now)
+
     def info(self) -> dict[str, int | float | str]:
         return {
             "expired_total": self.index.expired_total,

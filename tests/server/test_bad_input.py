@@ -107,11 +107,29 @@ def test_fuzzed_bytes_never_break_the_server(memory_daemon: Daemon, junk: bytes)
     lines = junk.split(b"\n")
     complete = len(lines) - 1
     with memory_daemon.client(timeout=5) as c:
-        c.send(junk + b"\nping\n")
+        c.send(b"ping\n" + junk + b"\nping\n")  # the first line makes it the text framing
+        assert c.read_line() == "ok pong"
         for _ in range(complete + 1):
             raw = c.read_raw_line()
             assert raw.startswith((b"ok", b"err ")) and raw.endswith(b"\r\n"), raw
         assert c.read_line() == "ok pong"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(junk=st.binary(max_size=300))
+def test_fuzzed_resp_never_breaks_the_server(memory_daemon: Daemon, junk: bytes) -> None:
+    """RESP2 junk: replies are well-formed RESP2, and a protocol error ends only that
+    connection."""
+    with memory_daemon.client(timeout=5) as c:
+        c.send(b"*" + junk)
+        c.sock.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := c.sock.recv(65536):
+            received += chunk
+    for line in received.split(b"\r\n"):
+        assert line == b"" or line[:1] in b"+-:$*" or line.isascii(), line
+    with memory_daemon.client() as c:
+        assert c.cmd("ping") == "ok pong"
 
 
 def test_a_client_that_never_reads_does_not_stall_others(memory_daemon: Daemon) -> None:

@@ -1,0 +1,271 @@
+"""One-shot commands: a whole request phase in one command, and the admin reads.
+
+- ``read <id>``: ``open <id> r`` + ``get_all`` + ``close``, in one command.
+- ``write <id> <changes>``: ``open <id> w`` + puts + removes + ``close``, atomically, in one
+  command.  Text framing: PHP ``serialize()`` text whose ``null`` values mean "remove";
+  RESP2: ``write <id> <n> k1 v1 ... kn vn [removed keys...]``.
+- ``create <pairs>``: a new session holding the pairs; replies its id.  Text: PHP
+  ``serialize()`` text; RESP2: ``create k1 v1 k2 v2 ...``.
+- ``peek <id>``, ``expires <id>``: the session's pairs, its seconds left, without counting as
+  an access (admin).
+- ``sessions [cursor] [count]``: live session ids, a page at a time (admin).
+
+None of them touches the session the connection has open, if any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+from .. import phpserialize
+from ..ids import generate_id, is_valid_id
+from ..protocol.replies import (
+    INVALID_ARGUMENT,
+    INVALID_KEY,
+    LOCKED,
+    MALFORMED_SERIALIZED,
+    NESTED_ARRAY,
+    OPEN_FAILED,
+    SESSION_OPEN_HERE,
+    SESSION_TOO_LARGE,
+    STORAGE_UNAVAILABLE,
+    STORE_FAILED,
+    TOO_MANY_KEYS,
+    VALUE_TOO_LARGE,
+    Err,
+)
+from ..storage import StorageError
+from .eager import eager
+from .state import ConnectionState, bad_key, now, size_of
+
+__all__ = ["apply_changes", "parse_changes"]
+
+
+def _pairs(items: list[bytes]) -> dict[bytes, bytes] | None:
+    if len(items) % 2:
+        return None
+    return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def parse_changes(st: ConnectionState, parts: list[Any], first: int) -> Any:
+    """The (changes, removed keys) of a ``write``/``create`` request from ``parts[first:]``,
+    or an :class:`Err`."""
+    if st.resp:
+        if first == 2:  # write: a count of pairs, the pairs, then the keys to remove
+            if len(parts) < 3 or not parts[2].isdigit():
+                return INVALID_ARGUMENT
+            n = int(parts[2])
+            end = 3 + 2 * n
+            if end > len(parts):
+                return INVALID_ARGUMENT
+            changes = _pairs(parts[3:end])
+            return INVALID_ARGUMENT if changes is None else (changes, parts[end:])
+        changes = _pairs(parts[first:])
+        return INVALID_ARGUMENT if changes is None else (changes, [])
+    payload = b" ".join(parts[first:])
+    try:
+        return phpserialize.loads_changes(payload)
+    except phpserialize.NestedArrayError:
+        return NESTED_ARRAY
+    except phpserialize.SerializeError:
+        return MALFORMED_SERIALIZED
+
+
+def apply_changes(
+    st: ConnectionState,
+    data: dict[bytes, bytes],
+    changes: dict[bytes, bytes],
+    removed: list[bytes],
+) -> dict[bytes, bytes] | Err:
+    """The session after the changes, or the limit they break (nothing is changed)."""
+    m = st.m
+    for key, value in changes.items():
+        if bad_key(key):
+            return INVALID_KEY
+        if len(value) > m.max_value:
+            return VALUE_TOO_LARGE
+    result = dict(data)
+    result.update(changes)
+    for key in removed:
+        result.pop(key, None)
+    if len(result) > m.max_keys:
+        return TOO_MANY_KEYS
+    if size_of(result) > m.max_session:
+        return SESSION_TOO_LARGE
+    return result
+
+
+# -- read -------------------------------------------------------------------------------------
+
+
+async def _read(st: ConnectionState, sid: bytes) -> Any:
+    data = await st.storage.load(sid, now())
+    return OPEN_FAILED if data is None else data
+
+
+def cmd_read(st: ConnectionState, parts: list[Any]) -> Any:
+    sid = parts[1]
+    if not is_valid_id(sid):
+        return OPEN_FAILED
+    storage = st.storage
+    if storage.inline:
+        data = storage.load_now(sid, now())
+        return OPEN_FAILED if data is None else data
+    return eager(_read(st, sid))
+
+
+# -- write ------------------------------------------------------------------------------------
+
+
+async def _write(
+    st: ConnectionState,
+    sid: bytes,
+    changes: dict[bytes, bytes],
+    removed: list[bytes],
+    waiter: asyncio.Future[bool] | None,
+) -> Any:
+    owner = st.oneshot
+    locks = st.locks
+    if waiter is not None:
+        try:
+            granted = await waiter
+        except BaseException:
+            locks.release(sid, owner)
+            raise
+        if not granted:
+            return LOCKED
+    try:
+        storage = st.storage
+        data = await storage.load(sid, now())
+        created = False
+        if data is None:
+            if not st.m.allow_client_ids:
+                return OPEN_FAILED
+            data, created = {}, True
+        result = apply_changes(st, data, changes, removed)
+        if result.__class__ is Err:
+            return result
+        assert isinstance(result, dict)
+        try:
+            if created:
+                saved = await storage.create(sid, result, now())
+            else:
+                saved = await storage.save(sid, result, now())
+        except StorageError:
+            return STORE_FAILED
+        if not saved:
+            return OPEN_FAILED
+        if created:
+            st.m.sessions_created += 1
+        st.wrote()
+        return None
+    finally:
+        locks.release(sid, owner)
+
+
+def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
+    sid = parts[1]
+    if not is_valid_id(sid):
+        return OPEN_FAILED
+    if st.locked == sid:
+        return SESSION_OPEN_HERE
+    parsed = parse_changes(st, parts, 2)
+    if parsed.__class__ is Err:
+        return parsed
+    changes, removed = parsed
+    storage = st.storage
+    if not storage.available:
+        return STORE_FAILED
+    waiter = st.locks.acquire(sid, st.oneshot, now())
+    if waiter is None and storage.inline:
+        # The per-request fast path: _write() without a coroutine when nothing waits.
+        data = storage.load_now(sid, now())
+        if data is not None:
+            try:
+                result = apply_changes(st, data, changes, removed)
+                if result.__class__ is Err:
+                    return result
+                if not storage.save_now(sid, result, now()):  # type: ignore[arg-type]
+                    return OPEN_FAILED
+                st.wrote()
+                return None
+            finally:
+                st.locks.release(sid, st.oneshot)
+        # an unknown id: the general path decides (it may create it) and releases the lock
+    return eager(_write(st, sid, changes, removed, waiter))
+
+
+# -- create -----------------------------------------------------------------------------------
+
+
+async def _create(st: ConnectionState, data: dict[bytes, bytes]) -> Any:
+    storage = st.storage
+    for _ in range(8):
+        sid = generate_id()
+        if await storage.create(sid, data, now()):
+            st.m.sessions_created += 1
+            st.wrote()
+            return sid
+    return STORAGE_UNAVAILABLE
+
+
+def cmd_create(st: ConnectionState, parts: list[Any]) -> Any:
+    parsed = parse_changes(st, parts, 1)
+    if parsed.__class__ is Err:
+        return parsed
+    changes, _ = parsed
+    data = apply_changes(st, {}, changes, [])
+    if data.__class__ is Err:
+        return data
+    if not st.storage.available:
+        return STORAGE_UNAVAILABLE
+    return eager(_create(st, data))  # type: ignore[arg-type]
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+
+async def _peek(st: ConnectionState, sid: bytes, what: int) -> Any:
+    found = await st.storage.peek(sid, now())
+    if found is None:
+        return OPEN_FAILED
+    data, left = found
+    return data if what == _PAIRS else max(0, math.ceil(left))
+
+
+_PAIRS, _LEFT = 0, 1
+
+
+def cmd_peek(st: ConnectionState, parts: list[Any]) -> Any:
+    sid = parts[1]
+    if not is_valid_id(sid):
+        return OPEN_FAILED
+    return eager(_peek(st, sid, _PAIRS))
+
+
+def cmd_expires(st: ConnectionState, parts: list[Any]) -> Any:
+    sid = parts[1]
+    if not is_valid_id(sid):
+        return OPEN_FAILED
+    return eager(_peek(st, sid, _LEFT))
+
+
+async def _sessions(st: ConnectionState, cursor: int, count: int) -> Any:
+    following, ids = await st.storage.scan(cursor, count, now())
+    return [b"%d" % following, *ids]
+
+
+def cmd_sessions(st: ConnectionState, parts: list[Any]) -> Any:
+    cursor, count = 0, 100
+    try:
+        if len(parts) > 1:
+            cursor = int(parts[1])
+        if len(parts) > 2:
+            count = int(parts[2])
+    except ValueError:
+        return INVALID_ARGUMENT
+    if cursor < 0 or not 1 <= count <= 10_000:
+        return INVALID_ARGUMENT
+    return eager(_sessions(st, cursor, count))
