@@ -19,11 +19,13 @@ class Err:
 
     __slots__ = ("message", "name", "resp", "text")
 
-    def __init__(self, name: str, message: str) -> None:
+    def __init__(self, name: str, message: str, code: str = "ERR") -> None:
         self.name = name
         self.message = message
         self.text = b"err " + message.encode() + b"\r\n"
-        self.resp = b"-ERR " + message.encode() + b"\r\n"
+        #: RESP2 errors start with a code; Redis clients map some to their own exceptions
+        #: (``NOAUTH``, ``WRONGPASS``), so those are the codes used where they fit.
+        self.resp = f"-{code} {message}\r\n".encode()
 
     def __repr__(self) -> str:
         return f"Err({self.name}: {self.message!r})"
@@ -39,8 +41,8 @@ class Raw:
         self.resp = resp
 
 
-def _err(name: str, message: str) -> Err:
-    e = Err(name, message)
+def _err(name: str, message: str, code: str = "ERR") -> Err:
+    e = Err(name, message, code)
     ERRORS[name] = e
     return e
 
@@ -77,8 +79,8 @@ INVALID_UTF8 = _err("invalid_utf8", "Invalid UTF-8.")
 NUL_BYTE = _err("nul_byte", "NUL byte in request.")
 MALFORMED_SERIALIZED = _err("malformed_serialized", "Malformed serialized data.")
 NESTED_ARRAY = _err("nested_array", "Nested arrays are not supported.")
-AUTH_REQUIRED = _err("auth_required", "Authentication required.")
-AUTH_FAILED = _err("auth_failed", "Invalid token.")
+AUTH_REQUIRED = _err("auth_required", "Authentication required.", "NOAUTH")
+AUTH_FAILED = _err("auth_failed", "Invalid token.", "WRONGPASS")
 TOO_MANY_CONNECTIONS = _err("too_many_connections", "Too many connections.")
 SESSION_OPEN_HERE = _err("session_open_here", "Session is open on this connection.")
 NOT_TEXT = _err("not_text", "Value is not text; use the RESP framing.")

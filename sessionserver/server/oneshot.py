@@ -65,6 +65,8 @@ def parse_changes(st: ConnectionState, parts: list[Any], first: int) -> Any:
         changes = _pairs(parts[first:])
         return INVALID_ARGUMENT if changes is None else (changes, [])
     payload = b" ".join(parts[first:])
+    if not payload:
+        return {}, []
     try:
         return phpserialize.loads_changes(payload)
     except phpserialize.NestedArrayError:
