@@ -196,12 +196,12 @@ def encode_request(*args: bytes | str | int) -> bytes:
     return b"".join(parts)
 
 
-class ReplyError:
-    """An error reply as the client sees it (not an exception: the client decides)."""
-
-    __slots__ = ("message",)
+class ReplyError(Exception):
+    """An error reply as the client sees it: a value, never raised (the client maps it to an
+    exception of its own).  An Exception subclass because hiredis wants one for replyError."""
 
     def __init__(self, message: str) -> None:
+        super().__init__(message)
         self.message = message
 
     def __eq__(self, other: object) -> bool:

@@ -1,0 +1,153 @@
+"""A bounded pool of connections, with failover, health checks and fork/loop safety.
+
+- Bounded: at most ``max_connections`` at once; a borrower waits up to ``pool_timeout`` for a
+  free one, then gets :class:`PoolTimeout`.
+- Health check at checkout: an idle connection with bytes or an end of stream waiting (the
+  daemon restarted, or a reply was left over) is closed and replaced, so a daemon restart is
+  transparent to the next request.
+- A connection goes back only when its last exchange finished (see ``AsyncConnection``).
+- Failover: hosts are tried in order from the one that last answered.
+- Fork and loop safety: a pool used from a new process (gunicorn's pre-fork workers) or, for
+  the async pool, from a new event loop drops the connections of the old one and starts afresh.
+"""
+
+from __future__ import annotations
+
+from ...exceptions import ConnectError, PoolTimeout, TransportError
+from .._backends import async_connect
+from .._codec import encode, raise_for
+from .._config import ClientConfig
+from .._primitives import AsyncSemaphore, AsyncThreadLock, async_context
+from .connection import AsyncConnection
+
+__all__ = ["AsyncConnectionPool"]
+
+
+class AsyncConnectionPool:
+    """Connections to the daemon, shared by the calls of one client."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        self._lock = AsyncThreadLock()
+        self._idle: list[AsyncConnection] = []
+        self._busy: set[AsyncConnection] = set()
+        self._waiting = 0
+        self._preferred = 0
+        self._closed = False
+        self._context: tuple[int, object] | None = None
+        self._slots = AsyncSemaphore(config.max_connections)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} idle={len(self._idle)} busy={len(self._busy)}"
+            f" waiting={self._waiting} max={self.config.max_connections}>"
+        )
+
+    def _check_context(self) -> None:
+        context = async_context()
+        if context != self._context:
+            with self._lock:
+                if self._context is not None:
+                    for conn in [*self._idle, *self._busy]:
+                        conn.abandon()
+                    self._idle.clear()
+                    self._busy.clear()
+                self._slots = AsyncSemaphore(self.config.max_connections)
+                self._context = context
+
+    async def acquire(self) -> AsyncConnection:
+        """A healthy connection, new or pooled.
+
+        Raises:
+            PoolTimeout: none became free within ``pool_timeout``.
+            ConnectError, ConnectTimeout: no host could be reached.
+            AuthenticationError: the server refused the token.
+        """
+        if self._closed:
+            raise ConnectError("the client is closed")
+        self._check_context()
+        slots = self._slots
+        with self._lock:
+            self._waiting += 1
+        try:
+            got = await slots.acquire(self.config.pool_timeout)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not got:
+            raise PoolTimeout(
+                f"no free connection within {self.config.pool_timeout:g} s "
+                f"(max_connections={self.config.max_connections})"
+            )
+        try:
+            while True:
+                with self._lock:
+                    conn = self._idle.pop() if self._idle else None
+                if conn is None:
+                    conn = await self._connect()
+                    break
+                if not conn.stream.pending():
+                    break
+                await conn.aclose()  # stale: the daemon went away, or a stray reply
+            with self._lock:
+                self._busy.add(conn)
+            return conn
+        except BaseException:
+            slots.release()
+            raise
+
+    async def release(self, conn: AsyncConnection) -> None:
+        """Give a connection back; it is closed instead if its exchange did not finish."""
+        with self._lock:
+            owned = conn in self._busy
+            self._busy.discard(conn)
+            keep = owned and conn.reusable and not self._closed
+            if keep:
+                self._idle.append(conn)
+        if not keep:
+            await conn.aclose()
+        if owned:
+            self._slots.release()
+
+    async def _connect(self) -> AsyncConnection:
+        config = self.config
+        hosts = config.hosts
+        errors: list[str] = []
+        for i in range(len(hosts)):
+            index = (self._preferred + i) % len(hosts)
+            host, port = hosts[index]
+            try:
+                stream = await async_connect(host, port, config.connect_timeout, config.timeout)
+            except TransportError as exc:
+                errors.append(str(exc))
+                continue
+            conn = AsyncConnection(stream, config.timeout)
+            if config.token is not None:
+                try:
+                    reply = (await conn.request(encode(b"auth", config.token.reveal()), 1))[0]
+                except TransportError as exc:
+                    errors.append(str(exc))
+                    await conn.aclose()
+                    continue
+                try:
+                    raise_for(reply)
+                except BaseException:
+                    await conn.aclose()
+                    raise
+            self._preferred = index
+            return conn
+        raise ConnectError("no session server answered: " + "; ".join(errors))
+
+    async def aclose(self) -> None:
+        """Close every connection; the pool refuses further use."""
+        self._closed = True
+        with self._lock:
+            conns = [*self._idle, *self._busy]
+            self._idle.clear()
+            self._busy.clear()
+        foreign = self._context is not None and self._context != async_context()
+        for conn in conns:
+            if foreign:
+                conn.abandon()  # they belong to another event loop or process
+            else:
+                await conn.aclose()

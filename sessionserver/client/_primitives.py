@@ -1,0 +1,107 @@
+"""Synchronisation and context checks with the same names in both flavours.
+
+The async pool is written once; the sync one is generated from it by renaming (see
+``tests/tools/unasync.py``), so each primitive here has an async and a sync twin with the same
+interface.  The thread lock of the async flavour is a no-op: one event loop runs the pool's
+bookkeeping, which never awaits inside a critical section.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from types import TracebackType
+
+__all__ = [
+    "AsyncSemaphore",
+    "AsyncThreadLock",
+    "Semaphore",
+    "ThreadLock",
+    "async_context",
+    "async_deadline",
+    "sync_context",
+    "sync_deadline",
+]
+
+
+class AsyncThreadLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+
+class ThreadLock:
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._lock.release()
+
+
+class AsyncSemaphore:
+    """A counter of free slots; ``acquire`` waits up to ``wait`` seconds."""
+
+    __slots__ = ("_sem",)
+
+    def __init__(self, value: int) -> None:
+        self._sem = asyncio.Semaphore(value)
+
+    async def acquire(self, wait: float) -> bool:
+        if not self._sem.locked():
+            await self._sem.acquire()  # completes at once: no timer needed
+            return True
+        try:
+            async with asyncio.timeout(wait):
+                await self._sem.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+class Semaphore:
+    __slots__ = ("_sem",)
+
+    def __init__(self, value: int) -> None:
+        self._sem = threading.BoundedSemaphore(value)
+
+    def acquire(self, wait: float) -> bool:
+        return self._sem.acquire(timeout=wait)
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+def async_deadline(seconds: float) -> asyncio.Timeout:
+    """The whole exchange of one request must finish within ``seconds``."""
+    return asyncio.timeout(seconds)
+
+
+def sync_deadline(seconds: float) -> contextlib.nullcontext[None]:
+    """Nothing to do: the socket's timeout bounds every receive."""
+    return contextlib.nullcontext()
+
+
+def async_context() -> tuple[int, object]:
+    """What a pool must not be shared across: the process and the event loop."""
+    return os.getpid(), asyncio.get_running_loop()
+
+
+def sync_context() -> tuple[int, object]:
+    """What a pool must not be shared across: the process (threads share it fine)."""
+    return os.getpid(), None
