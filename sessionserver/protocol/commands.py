@@ -42,7 +42,7 @@ COMMANDS: dict[str, Command] = {
         Command("remove", "<key>", 1, True, "delete a key"),
         Command("keys", "", 0, True, "the keys, in insertion order, separated by |"),
         Command("get_all", "", 0, True, "the whole session, as PHP serialize() text"),
-        Command("put_all", "<serialized>", 1, True, "replace the whole session (PHP serialize())"),
+        Command("put_all", "<serialized>", 0, True, "replace the whole session (PHP serialize())"),
         Command("commit", "", 0, True, "save, unlock, keep the session open read-only"),
         Command("close", "", 0, True, "save, unlock and close the session"),
         Command("destroy", "", 0, True, "delete the session"),

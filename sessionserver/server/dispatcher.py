@@ -32,6 +32,7 @@ from ..protocol.replies import (
     LOCK_LOST,
     LOCKED,
     MALFORMED_SERIALIZED,
+    MISSING_ARGUMENT,
     NESTED_ARRAY,
     NO_SUCH_KEY,
     OPEN_FAILED,
@@ -334,15 +335,23 @@ def cmd_get_all(st: ConnectionState, parts: list[Any]) -> Any:
 def cmd_put_all(st: ConnectionState, parts: list[Any]) -> Any:
     if st.mode != WRITE:
         return LOCK_LOST if st.lost else READ_ONLY
-    # The text framing split the payload at its first spaces; joining with single spaces
-    # restores it exactly.
-    payload = parts[1] if len(parts) == 2 else b" ".join(parts[1:])
-    try:
-        data = phpserialize.loads(payload)
-    except phpserialize.NestedArrayError:
-        return NESTED_ARRAY
-    except phpserialize.SerializeError:
-        return MALFORMED_SERIALIZED
+    if st.resp:  # RESP2: put_all k1 v1 k2 v2 ... (none: an empty session)
+        items = parts[1:]
+        if len(items) % 2:
+            return INVALID_ARGUMENT
+        data = dict(zip(items[::2], items[1::2], strict=True))
+    elif len(parts) < 2:
+        return MISSING_ARGUMENT
+    else:
+        # The text framing split the payload at its first spaces; joining with single spaces
+        # restores it exactly.
+        payload = parts[1] if len(parts) == 2 else b" ".join(parts[1:])
+        try:
+            data = phpserialize.loads(payload)
+        except phpserialize.NestedArrayError:
+            return NESTED_ARRAY
+        except phpserialize.SerializeError:
+            return MALFORMED_SERIALIZED
     m = st.m
     if len(data) > m.max_keys:
         return TOO_MANY_KEYS

@@ -57,7 +57,7 @@ class AsyncSessionClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the client reconnects if used again)."""
         await self.pool.aclose()
 
     async def _execute(self, payload: bytes, count: int, *, retry: bool) -> list[Any]:

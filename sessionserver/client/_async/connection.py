@@ -21,11 +21,13 @@ class AsyncConnection:
     back to the pool, or the next borrower would read someone else's reply.
     """
 
-    __slots__ = ("_parser", "reusable", "stream", "timeout")
+    __slots__ = ("_parser", "generation", "reusable", "stream", "timeout")
 
-    def __init__(self, stream: AsyncStream, timeout: float) -> None:
+    def __init__(self, stream: AsyncStream, timeout: float, generation: int = 0) -> None:
         self.stream = stream
         self.timeout = timeout
+        #: The pool's generation when this was opened; a closed pool moved on.
+        self.generation = generation
         self._parser = new_parser()
         self.reusable = True
 

@@ -58,7 +58,7 @@ class SessionClient:
         self.close()
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (the client reconnects if used again)."""
         self.pool.close()
 
     def _execute(self, payload: bytes, count: int, *, retry: bool) -> list[Any]:

@@ -10,6 +10,7 @@
 - Failover: hosts are tried in order from the one that last answered.
 - Fork and loop safety: a pool used from a new process (gunicorn's pre-fork workers) or, for
   the async pool, from a new event loop drops the connections of the old one and starts afresh.
+  (Close an async client before its event loop ends: a closed loop cannot close sockets.)
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ConnectionPool:
         self._busy: set[Connection] = set()
         self._waiting = 0
         self._preferred = 0
-        self._closed = False
+        self._generation = 0
         self._context: tuple[int, object] | None = None
         self._slots = Semaphore(config.max_connections)
 
@@ -64,8 +65,6 @@ class ConnectionPool:
             ConnectError, ConnectTimeout: no host could be reached.
             AuthenticationError: the server refused the token.
         """
-        if self._closed:
-            raise ConnectError("the client is closed")
         self._check_context()
         slots = self._slots
         with self._lock:
@@ -102,7 +101,7 @@ class ConnectionPool:
         with self._lock:
             owned = conn in self._busy
             self._busy.discard(conn)
-            keep = owned and conn.reusable and not self._closed
+            keep = owned and conn.reusable and conn.generation == self._generation
             if keep:
                 self._idle.append(conn)
         if not keep:
@@ -122,7 +121,7 @@ class ConnectionPool:
             except TransportError as exc:
                 errors.append(str(exc))
                 continue
-            conn = Connection(stream, config.timeout)
+            conn = Connection(stream, config.timeout, self._generation)
             if config.token is not None:
                 try:
                     reply = (conn.request(encode(b"auth", config.token.reveal()), 1))[0]
@@ -140,12 +139,12 @@ class ConnectionPool:
         raise ConnectError("no session server answered: " + "; ".join(errors))
 
     def close(self) -> None:
-        """Close every connection; the pool refuses further use."""
-        self._closed = True
+        """Close every connection.  The pool stays usable (it connects again when needed),
+        so a client can be closed at the end of each event loop it is used from."""
         with self._lock:
-            conns = [*self._idle, *self._busy]
+            self._generation += 1  # connections out on loan are closed when they come back
+            conns = list(self._idle)
             self._idle.clear()
-            self._busy.clear()
         foreign = self._context is not None and self._context != sync_context()
         for conn in conns:
             if foreign:
