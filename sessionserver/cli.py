@@ -103,9 +103,11 @@ def serve(ctx: click.Context, /, config_file: str | None, **given: Any) -> int:
     return run(config)
 
 
-from .bench.cli import bench  # noqa: E402  (the command registers itself on the group)
+from .admin import COMMANDS as _ADMIN  # noqa: E402
+from .bench.cli import bench  # noqa: E402
 
-cli.add_command(bench)
+for _command in (*_ADMIN, bench):
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
