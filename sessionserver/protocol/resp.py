@@ -29,11 +29,13 @@ from .replies import Err, Raw
 
 __all__ = [
     "PROTOCOL_ERROR",
+    "HiredisServerCodec",
     "RespProtocolError",
     "RespReplyParser",
     "RespServerCodec",
     "encode_reply",
     "encode_request",
+    "new_server_codec",
 ]
 
 #: Pseudo command name of a request the codec rejected: ``[PROTOCOL_ERROR, Err]``; the
@@ -62,6 +64,51 @@ def _length(buf: bytes, start: int, end: int) -> int:
     if not token or len(token) > 12 or not token.isdigit():
         return -1
     return int(token)
+
+
+def _split_clean(buf: bytes, max_args: int, max_request: int) -> tuple[list[list[Any]], int]:
+    """The fast path: the complete requests at the start of ``buf`` and the bytes they take.
+
+    Splitting the whole buffer at CR-LF in one C call turns a request into its tokens
+    (``*N``, then ``$len`` and the data, N times) whenever no bulk string holds a CR-LF itself;
+    the declared lengths are then checked against the tokens, so anything else (or anything
+    odd) stops here and is left to the exact parser.  Parsing a 13-argument request this way
+    is several times faster than walking it byte offset by byte offset in Python.
+    """
+    tokens = buf.split(b"\r\n")
+    requests: list[list[Any]] = []
+    pos = 0
+    i = 0
+    last = len(tokens) - 1  # the token after the final CR-LF: incomplete, or b""
+    while i < last:
+        head = tokens[i]
+        count_text = head[1:]
+        if head[:1] != b"*" or not count_text.isdigit() or len(count_text) > 9:
+            break
+        n = int(count_text)
+        if n > max_args or i + 2 * n >= last + (0 if n else 1):
+            break
+        lengths = tokens[i + 1 : i + 1 + 2 * n : 2]
+        args = tokens[i + 2 : i + 2 + 2 * n : 2]
+        if n:
+            joined = b"\r\n".join(lengths)
+            if joined[:1] != b"$" or joined.count(b"$") != n or joined.count(b"\r\n$") != n - 1:
+                break
+            digits = joined[1:].split(b"\r\n$")
+            if not b"".join(digits).isdigit():
+                break
+            sizes = list(map(len, args))
+            if list(map(int, digits)) != sizes:
+                break
+            size = len(head) + len(joined) + sum(sizes) + 2 * n + 4
+            if size > max_request:
+                break
+            requests.append(args)
+        else:
+            size = len(head) + 2
+        pos += size
+        i += 1 + 2 * n
+    return requests, pos
 
 
 class RespServerCodec:
@@ -94,8 +141,16 @@ class RespServerCodec:
             if len(buf) > self.max_request:
                 return self._fail(_TOO_LONG)
             return []
-        requests: list[list[Any]] = []
-        pos = 0
+        requests, pos = _split_clean(buf, self.max_args, self.max_request)
+        if pos == len(buf):
+            self._buf = b""
+            self._need = 0
+            return requests
+        return self._parse(buf, pos, requests)
+
+    def _parse(self, buf: bytes, pos: int, requests: list[list[Any]]) -> list[list[Any]]:
+        """The exact byte-by-byte parser, from ``pos``: for what the fast path left (bulk
+        strings holding CR-LF, a request cut short, or bytes that are not RESP2)."""
         end = len(buf)
         find = buf.find
         while pos < end:
@@ -158,6 +213,83 @@ class RespServerCodec:
         self.broken = True
         self._buf = b""
         return [*(done or []), [PROTOCOL_ERROR, err]]
+
+
+_hiredis: Any
+try:
+    import hiredis as _hiredis
+except ImportError:  # pragma: no cover - hiredis is a dependency; this is the fallback
+    _hiredis = None
+
+_BYTES_ONLY = {bytes}
+_BAD_REQUEST = _err("Protocol error: invalid request.")
+
+
+class HiredisServerCodec:
+    """The same as :class:`RespServerCodec`, parsing with hiredis (C): a request is a RESP2
+    array, which is what hiredis parses replies as.  Several times faster on the per-request
+    path; the pure parser stays the reference and the fallback.
+
+    hiredis allocates an array when it reads its header; an absurd count only reserves
+    address space (the pages are never touched, the buffer limit ends the connection first),
+    and one too large for the machine is a MemoryError, answered as a protocol error.
+    Unlike the pure parser, hiredis does not check the CR-LF after a bulk string's data, so a
+    client that gets lengths wrong sees garbled arguments before its protocol error.
+    """
+
+    __slots__ = ("_reader", "broken", "max_args", "max_request")
+
+    def __init__(self, max_request: int = 8 * 1024 * 1024, max_args: int = 1_000_000) -> None:
+        self.max_request = max_request
+        self.max_args = max_args
+        self._reader = _hiredis.Reader(protocolError=RespProtocolError, replyError=ReplyError)
+        self.broken = False
+
+    @property
+    def buffered(self) -> int:
+        return int(self._reader.len())
+
+    def feed(self, data: bytes) -> list[list[Any]]:
+        if self.broken:
+            return []
+        reader = self._reader
+        reader.feed(data)
+        requests: list[list[Any]] = []
+        gets = reader.gets
+        while True:
+            try:
+                request = gets()
+            except (RespProtocolError, MemoryError):
+                return self._fail(_BAD_REQUEST, requests)
+            if request is False:
+                break
+            if request.__class__ is not list or set(map(type, request)) != _BYTES_ONLY:
+                if request == []:
+                    continue  # "*0": nothing to answer
+                return self._fail(
+                    _BAD_ARRAY if request.__class__ is not list else _BAD_BULK, requests
+                )
+            if len(request) > self.max_args:
+                return self._fail(_TOO_MANY, requests)
+            if sum(map(len, request)) > self.max_request:
+                return self._fail(_TOO_LONG, requests)
+            requests.append(request)
+        # hiredis keeps up to about 1 KiB of consumed bytes before it compacts its buffer.
+        if reader.len() > self.max_request + 2048:
+            return self._fail(_TOO_LONG, requests)
+        return requests
+
+    def _fail(self, err: Err, done: list[list[Any]]) -> list[list[Any]]:
+        self.broken = True
+        self._reader = _hiredis.Reader()
+        return [*done, [PROTOCOL_ERROR, err]]
+
+
+def new_server_codec(max_request: int) -> RespServerCodec | HiredisServerCodec:
+    """The fastest request parser available."""
+    if _hiredis is not None:
+        return HiredisServerCodec(max_request=max_request)
+    return RespServerCodec(max_request=max_request)
 
 
 def encode_reply(result: Any) -> bytes:

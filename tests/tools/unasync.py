@@ -32,8 +32,10 @@ RULES: list[tuple[str, str]] = [
     (r"\baclose\b", "close"),
     (r"for asyncio code", "for threaded and blocking code"),
     (r"per event loop", "per process"),
-    (r"The async client: the source the sync client in ``_sync`` is generated from\.",
-     "The sync client, generated from ``_async``."),
+    (
+        r"The async client: the source the sync client in ``_sync`` is generated from\.",
+        "The sync client, generated from ``_async``.",
+    ),
     (r"\n\npytestmark = pytest\.mark\.anyio\n", ""),
     (r"\(the sync tests are generated from this file\)", "(generated from the async tests)"),
     (r"\[s async for s in (.*?)\]", r"list(\1)"),

@@ -102,9 +102,7 @@ class AsyncSessionClient:
             PayloadTooLarge, InvalidRequest: a limit or a key; nothing is changed.
         """
         changes = changes or {}
-        await self._one(
-            encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed))
-        )
+        await self._one(encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed)))
 
     async def create(self, data: Mapping[str, Value] | None = None) -> str:
         """A new session holding ``data``; its id.

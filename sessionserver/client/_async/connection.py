@@ -59,9 +59,7 @@ class AsyncConnection:
                     else:
                         replies.append(reply)
         except TimeoutError:
-            raise ReadTimeout(
-                f"no reply from {stream.address} within {self.timeout:g} s"
-            ) from None
+            raise ReadTimeout(f"no reply from {stream.address} within {self.timeout:g} s") from None
         except RespProtocolError as exc:
             raise ProtocolError(f"{stream.address} sent a malformed reply: {exc}") from None
         self.reusable = True

@@ -103,9 +103,7 @@ class SessionClient:
             PayloadTooLarge, InvalidRequest: a limit or a key; nothing is changed.
         """
         changes = changes or {}
-        self._one(
-            encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed))
-        )
+        self._one(encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed)))
 
     def create(self, data: Mapping[str, Value] | None = None) -> str:
         """A new session holding ``data``; its id.
