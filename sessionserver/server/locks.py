@@ -76,6 +76,10 @@ class LocalLocks:
         self.waits_total += 1
         return fut
 
+    def held(self, sid: bytes) -> bool:
+        """Whether anyone holds the lock of ``sid``."""
+        return sid in self._holders
+
     def holds(self, sid: bytes, owner: LockOwner) -> bool:
         holder = self._holders.get(sid)
         return holder is not None and holder[0] is owner

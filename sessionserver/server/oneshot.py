@@ -190,23 +190,22 @@ def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
     storage = st.storage
     if not storage.available:
         return STORE_FAILED
-    waiter = st.locks.acquire(sid, st.oneshot, now())
-    if waiter is None and storage.inline:
-        # The per-request fast path: _write() without a coroutine when nothing waits.
-        data = storage.load_now(sid, now())
+    locks = st.locks
+    if storage.inline and not locks.held(sid):
+        # The per-request fast path.  Nothing can come between these lines on the event loop,
+        # so while nobody holds the lock there is no need to take it: check and go.
+        now_ = now()
+        data = storage.load_now(sid, now_)
         if data is not None:
-            try:
-                result = apply_changes(st, data, changes, removed)
-                if result.__class__ is Err:
-                    return result
-                if not storage.save_now(sid, result, now()):  # type: ignore[arg-type]
-                    return OPEN_FAILED
-                st.wrote()
-                return None
-            finally:
-                st.locks.release(sid, st.oneshot)
-        # an unknown id: the general path decides (it may create it) and releases the lock
-    return eager(_write(st, sid, changes, removed, waiter))
+            result = apply_changes(st, data, changes, removed)
+            if result.__class__ is Err:
+                return result
+            if not storage.save_now(sid, result, now_):  # type: ignore[arg-type]
+                return OPEN_FAILED
+            st.wrote()
+            return None
+        # an unknown id: the general path decides (it may create it)
+    return eager(_write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now())))
 
 
 # -- create -----------------------------------------------------------------------------------
