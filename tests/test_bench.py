@@ -54,6 +54,13 @@ def test_bench_runs_both_storages_and_the_memory_measurement() -> None:
     memory = {m["target"]: m for m in report["memory"]}
     assert memory["sessionserver memory://"]["bytes_per_session"] > 200
     assert memory["redis hash"]["bytes_per_session"] > 200
+    clients = {(c["client"], c["variant"]): c["cycles_per_s"] for c in report["clients"]}
+    for client in ("SessionClient", "AsyncSessionClient"):
+        for variant in ("one command", "pipelined", "command by command"):
+            assert clients[(client, variant)] > 0
+    for client in ("redis-py", "redis.asyncio"):
+        for variant in ("pipelined", "command by command"):
+            assert clients[(client, variant)] > 0
     assert _redis_keys("ssbench-*") == 0  # only its own keys, and it cleaned them up
 
 

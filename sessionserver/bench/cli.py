@@ -117,6 +117,17 @@ def _cleanup_redis(port: int, prefix: str) -> None:
     show_default=True,
     help="Sessions created for the memory measurement.",
 )
+@click.option(
+    "--clients/--no-clients",
+    "clients",
+    default=True,
+    show_default=True,
+    help="Also run the cycle through SessionClient and AsyncSessionClient against "
+    "redis-py on Redis.",
+)
+@click.option(
+    "--tasks", default=16, show_default=True, help="Concurrent coroutines for the async clients."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(
     storages: tuple[str, ...],
@@ -127,6 +138,8 @@ def bench(
     loadgen: str | None,
     memory: bool,
     memory_sessions: int,
+    clients: bool,
+    tasks: int,
     as_json: bool,
 ) -> None:
     """Measure the session cycle of a web request against the daemon and against Redis.
@@ -149,6 +162,7 @@ def bench(
     driver = f"loadgen ({loadgen})" if loadgen else "python (client-bound: use --loadgen)"
     pairs: list[tuple[Result, Result]] = []
     memory_results = []
+    client_results: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="sessionserver-bench-") as tmp:
         workdir = Path(tmp)
         for name in storages or ("memory", "default"):
@@ -195,6 +209,18 @@ def bench(
             finally:
                 daemon.stop()
             memory_results.append(measure_redis("127.0.0.1", redis_port, memory_sessions))
+        if clients:
+            from .clients import run_client_bench
+
+            daemon = DaemonProcess.start(
+                workdir / "clients", "--storage", "memory://", "--max-connections", "1000"
+            )
+            try:
+                client_results = run_client_bench(
+                    f"sessionserver://{daemon.host}:{daemon.port}", redis_port, duration, tasks
+                )
+            finally:
+                daemon.stop()
     if as_json:
         click.echo(
             json.dumps(
@@ -213,6 +239,7 @@ def bench(
                         for r, redis in pairs
                     ],
                     "memory": [m.__dict__ for m in memory_results],
+                    "clients": [c.__dict__ for c in client_results],
                 },
                 indent=2,
             )
@@ -228,3 +255,10 @@ def bench(
             f"memory per idle 5-field 200-byte session, {m.target}: "
             f"{m.bytes_per_session:,.0f} bytes ({m.note}, {m.sessions:,} sessions)"
         )
+    if client_results:
+        click.echo(
+            f"session cycles through the Python clients (sync: 1 thread; async: {tasks} tasks), "
+            "memory://, against redis-py (hiredis) on a Redis hash:"
+        )
+        for c in client_results:
+            click.echo(f"  {c.client:<20} {c.variant:<20} {c.cycles_per_s:>10,.0f} cycles/s")
