@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from ...exceptions import ConnectionLost, ProtocolError, SessionNotFound
+from ...protocol.resp import ReplyError
 from .._codec import encode, flatten, keys_of, pairs, raise_for, strs, to_bytes
 from .._config import DEFAULT_URL, ClientConfig
 from .pool import ConnectionPool
@@ -93,9 +94,15 @@ class SessionClient:
         return pairs(self._one(encode(b"read", sid)))
 
     def write(
-        self, sid: str, changes: Mapping[str, Value] | None = None, removed: Iterable[str] = ()
+        self,
+        sid: str,
+        changes: Mapping[str, Value] | None = None,
+        removed: Iterable[str] = (),
+        *,
+        ttl: int | None = None,
     ) -> None:
-        """Set ``changes`` and remove ``removed`` atomically (``write``, one round trip).
+        """Set ``changes`` and remove ``removed`` atomically (``write``, one round trip);
+        ``ttl`` also gives the session its own idle lifetime (in the same round trip).
 
         Raises:
             SessionNotFound: the session is gone; nothing is brought back.
@@ -103,16 +110,69 @@ class SessionClient:
             PayloadTooLarge, InvalidRequest: a limit or a key; nothing is changed.
         """
         changes = changes or {}
-        self._one(encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed)))
+        payload = encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed))
+        if ttl is None:
+            self._one(payload)
+            return
+        payload += encode(b"open", sid, b"r") + encode(b"ttl", ttl) + encode(b"close")
+        for reply in self._execute(payload, 4, retry=True):
+            raise_for(reply)
 
-    def create(self, data: Mapping[str, Value] | None = None) -> str:
-        """A new session holding ``data``; its id.
+    def create(
+        self, data: Mapping[str, Value] | None = None, *, ttl: int | None = None
+    ) -> str:
+        """A new session holding ``data`` (with its own idle lifetime ``ttl``); its id.
 
         Raises:
             PayloadTooLarge, InvalidRequest: a limit or a key.
         """
-        reply = self._one(encode(b"create", *flatten(data or {})), retry=False)
-        return str(reply.decode())
+        if ttl is None:
+            reply = self._one(encode(b"create", *flatten(data or {})), retry=False)
+            return str(reply.decode())
+        # new + put_all + ttl + close on one connection: still one round trip
+        payload = (
+            encode(b"new")
+            + encode(b"put_all", *flatten(data or {}))
+            + encode(b"ttl", ttl)
+            + encode(b"close")
+        )
+        replies = self._execute(payload, 4, retry=False)
+        for reply in replies:
+            raise_for(reply)
+        return str(replies[0].decode())
+
+    def regenerate(
+        self,
+        sid: str,
+        changes: Mapping[str, Value] | None = None,
+        removed: Iterable[str] = (),
+        *,
+        ttl: int | None = None,
+    ) -> str:
+        """Move the session to a fresh id (the old one is gone at once), applying changes;
+        the new id.  One round trip.
+
+        Raises:
+            SessionNotFound: the session is gone.
+        """
+        payload = encode(b"open", sid, b"w") + encode(b"regenerate_id")
+        count = 2
+        for key, value in (changes or {}).items():
+            payload += encode(b"put", key, to_bytes(value))
+            count += 1
+        for key in removed:
+            payload += encode(b"remove", key)
+            count += 1
+        if ttl is not None:
+            payload += encode(b"ttl", ttl)
+            count += 1
+        replies = self._execute(payload + encode(b"close"), count + 1, retry=False)
+        raise_for(replies[0])
+        new = str(raise_for(replies[1]).decode())
+        for reply in replies[2:]:
+            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
+                raise_for(reply)  # removing a key that is not there is fine
+        return new
 
     def destroy(self, sid: str) -> None:
         """Delete the session (no error if it is already gone).

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from ...exceptions import TransportError
+from ...protocol.resp import ReplyError
 from .._codec import encode, flatten, pairs, raise_for, strs, to_bytes
 from .connection import Connection
 from .pool import ConnectionPool
@@ -119,6 +120,34 @@ class SessionHandle:
         """Move the session to a fresh id; the old one is gone at once."""
         self.id = (self._call(b"regenerate_id")).decode()
         return self.id
+
+    def save(
+        self,
+        changes: Mapping[str, Value] | None = None,
+        removed: Iterable[str] = (),
+        *,
+        ttl: int | None = None,
+    ) -> None:
+        """Apply ``changes`` and ``removed``, then close (saving), in one round trip.
+
+        Raises: SessionGone, LockLost, PayloadTooLarge, InvalidRequest, StorageUnavailable.
+        """
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("the session is not open: use it inside 'with client.session()'")
+        changes = changes or {}
+        removed = list(removed)
+        payload = b"".join(encode(b"put", k, to_bytes(v)) for k, v in changes.items())
+        payload += b"".join(encode(b"remove", k) for k in removed)
+        count = len(changes) + len(removed)
+        if ttl is not None:
+            payload += encode(b"ttl", ttl)
+            count += 1
+        self._open = False
+        replies = conn.request(payload + encode(b"close"), count + 1)
+        for reply in replies:
+            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
+                raise_for(reply)
 
     def commit(self) -> None:
         """Save and unlock; the session stays open read-only.

@@ -215,3 +215,22 @@ async def test_closing_the_client_while_a_session_is_open(memory_daemon: Daemon)
     assert "idle=0 busy=0" in repr(client.pool)  # closed on return, its slot given back
     assert await client.read(sid) == {"k": b"v"}  # and the client reconnects
     await client.aclose()
+
+
+async def test_ttl_regenerate_and_save(client: AsyncSessionClient) -> None:
+    sid = await client.create({"a": "1"}, ttl=120)
+    assert await client.expires(sid) == 120
+    await client.write(sid, {"b": "2"}, ttl=300)
+    assert await client.expires(sid) == 300
+    new = await client.regenerate(sid, {"c": "3"}, removed=["a", "missing"], ttl=60)
+    assert new != sid
+    with pytest.raises(SessionNotFound):
+        await client.read(sid)
+    assert await client.read(new) == {"b": b"2", "c": b"3"}
+    assert await client.expires(new) == 60
+    with pytest.raises(SessionNotFound):
+        await client.regenerate(sid)
+    async with client.session(new) as s:
+        await s.save({"d": "4"}, removed=["b", "missing"], ttl=90)
+    assert await client.read(new) == {"c": b"3", "d": b"4"}
+    assert await client.expires(new) == 90

@@ -213,3 +213,22 @@ def test_closing_the_client_while_a_session_is_open(memory_daemon: Daemon) -> No
     assert "idle=0 busy=0" in repr(client.pool)  # closed on return, its slot given back
     assert client.read(sid) == {"k": b"v"}  # and the client reconnects
     client.close()
+
+
+def test_ttl_regenerate_and_save(client: SessionClient) -> None:
+    sid = client.create({"a": "1"}, ttl=120)
+    assert client.expires(sid) == 120
+    client.write(sid, {"b": "2"}, ttl=300)
+    assert client.expires(sid) == 300
+    new = client.regenerate(sid, {"c": "3"}, removed=["a", "missing"], ttl=60)
+    assert new != sid
+    with pytest.raises(SessionNotFound):
+        client.read(sid)
+    assert client.read(new) == {"b": b"2", "c": b"3"}
+    assert client.expires(new) == 60
+    with pytest.raises(SessionNotFound):
+        client.regenerate(sid)
+    with client.session(new) as s:
+        s.save({"d": "4"}, removed=["b", "missing"], ttl=90)
+    assert client.read(new) == {"c": b"3", "d": b"4"}
+    assert client.expires(new) == 90
