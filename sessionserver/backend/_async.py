@@ -1,8 +1,8 @@
 """Load and save a session through the client: the storage half every adapter shares.
 
 The backend carries out a :class:`cookies.SavePlan` with one round trip per operation, and
-turns "the session went away meanwhile"
-into "the cookie goes" instead of bringing a destroyed session back.  With ``lock=True`` a
+turns "the session went away meanwhile" into "the cookie goes" instead of bringing a destroyed
+session back.  With ``lock=True`` a
 request holds the session's write lock from its first read to its save (PHP's behaviour, for
 apps whose requests of one user must not overlap).
 """
