@@ -1,0 +1,1 @@
+"""Drop-in session interfaces: ``integrations.flask`` and ``integrations.django``."""

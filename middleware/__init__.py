@@ -1,0 +1,1 @@
+"""Session middleware for any WSGI (``middleware.wsgi``) or ASGI (``middleware.asgi``) app."""

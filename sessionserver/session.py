@@ -225,11 +225,16 @@ class Session(MutableMapping[str, Any]):
 
     @property
     def modified(self) -> bool:
-        """Whether saving would change anything."""
+        """Whether saving would change anything.  Setting it (Flask's habit after changing a
+        value in place) is accepted and changes nothing: in-place changes are found anyway."""
         if self._invalidated or self.regenerate_requested:
             return True
         changed, removed = self.changes()
         return bool(changed or removed)
+
+    @modified.setter
+    def modified(self, value: bool) -> None:
+        self.accessed = self.accessed or bool(value)
 
     def will_be_empty(self) -> bool:
         """Whether the session holds nothing after the changes (loads it if needed)."""

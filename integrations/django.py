@@ -1,0 +1,207 @@
+"""A Django session engine backed by the session server.
+
+::
+
+    SESSION_ENGINE = "integrations.django"
+    SESSIONSERVER_URL = "sessionserver://127.0.0.1:9090"
+
+Django's ``SessionMiddleware`` and ``django.contrib.auth`` work unchanged.  The store follows the
+contract of Django's own backends: ``load`` never creates anything and forgets an unknown or
+expired key (no fixation), ``create`` stores a new session under a server-issued key,
+``save`` raises ``UpdateError`` when the session was deleted meanwhile (a concurrent logout; the
+middleware turns it into ``SessionInterrupted``) instead of bringing it back, ``cycle_key`` (on
+login) moves the data to a new key, and ``SESSION_COOKIE_AGE``/``set_expiry`` set the
+server-side lifetime.  The ``a``-prefixed methods (Django 5.1+) use the async client natively.
+
+Differences from the database backends, all in the direction of the server: each key is
+stored as its own JSON value (the encoding every adapter shares, so a Flask or Starlette app
+behind the same load balancer reads the same session), only the keys a request changed are
+written, and ``clear_expired()`` has nothing to do: the server expires sessions itself.
+
+The clients (one sync, one async, each with its pool) are created on first use and shared by
+the process; pools reset themselves after a fork.  ``SESSIONSERVER_OPTIONS`` passes client
+keyword arguments.  An unreachable server raises ``sessionserver.exceptions.ConnectError``
+(naming the address), which Django answers with a 500.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.exceptions import ImproperlyConfigured
+
+from sessionserver.client import AsyncSessionClient, SessionClient
+from sessionserver.exceptions import SessionNotFound
+from sessionserver.ids import is_valid_id
+from sessionserver.session import decode_all, diff
+
+__all__ = ["SessionStore"]
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def _options() -> tuple[str, dict[str, Any]]:
+    url = getattr(settings, "SESSIONSERVER_URL", None)
+    if not url:
+        raise ImproperlyConfigured(
+            "SESSION_ENGINE is integrations.django but SESSIONSERVER_URL is not set "
+            "(for example SESSIONSERVER_URL = 'sessionserver://127.0.0.1:9090')."
+        )
+    return url, dict(getattr(settings, "SESSIONSERVER_OPTIONS", {}))
+
+
+def sync_client() -> SessionClient:
+    """The process's sync client (created on first use; a changed setting makes a new one)."""
+    url, options = _options()
+    with _lock:
+        client = _clients.get(("sync", url))
+        if client is None:
+            client = _clients[("sync", url)] = SessionClient(url, **options)
+        return client
+
+
+def async_client() -> AsyncSessionClient:
+    """The process's async client (its pool follows the running event loop)."""
+    url, options = _options()
+    with _lock:
+        client = _clients.get(("async", url))
+        if client is None:
+            client = _clients[("async", url)] = AsyncSessionClient(url, **options)
+        return client
+
+
+def _valid(key: str | None) -> bool:
+    return bool(key) and is_valid_id(str(key).encode())
+
+
+class SessionStore(SessionBase):
+    """Django's ``SessionBase`` over the session server."""
+
+    _session_key: Any  # SessionBase's validating property
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        # What is stored, as loaded or last saved: saving sends only the difference.
+        self._stored: dict[str, bytes] = {}
+
+    # -- the five storage methods, and their async twins ---------------------------------------
+
+    def load(self) -> dict[str, Any]:
+        key = self.session_key
+        raw = None
+        if _valid(key):
+            try:
+                raw = sync_client().read(key)
+            except SessionNotFound:
+                raw = None
+        return self._loaded(raw)
+
+    async def aload(self) -> dict[str, Any]:
+        key = self.session_key
+        raw = None
+        if _valid(key):
+            try:
+                raw = await async_client().read(key)
+            except SessionNotFound:
+                raw = None
+        return self._loaded(raw)
+
+    def _loaded(self, raw: dict[str, bytes] | None) -> dict[str, Any]:
+        if raw is None:
+            self._session_key = None  # never adopt a key the server does not know
+            self._stored = {}
+            return {}
+        self._stored = raw
+        return decode_all(raw)
+
+    def exists(self, session_key: str | None) -> bool:
+        if session_key is None or not _valid(session_key):
+            return False
+        try:
+            sync_client().expires(session_key)
+        except SessionNotFound:
+            return False
+        return True
+
+    async def aexists(self, session_key: str | None) -> bool:
+        if session_key is None or not _valid(session_key):
+            return False
+        try:
+            await async_client().expires(session_key)
+        except SessionNotFound:
+            return False
+        return True
+
+    def create(self) -> None:
+        data = self._get_session(no_load=True)
+        changed, _ = diff({}, data)
+        self._session_key = sync_client().create(changed, ttl=self.get_expiry_age())
+        self._stored = changed
+        self.modified = True
+
+    async def acreate(self) -> None:
+        data = await self._aget_session(no_load=True)
+        changed, _ = diff({}, data)
+        self._session_key = await async_client().create(changed, ttl=await self.aget_expiry_age())
+        self._stored = changed
+        self.modified = True
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None or must_create:
+            # The server issues keys: a key Django made up is never used.
+            if must_create and self.session_key is not None:
+                raise CreateError
+            return self.create()
+        data = self._get_session(no_load=False)
+        changed, removed = diff(self._stored, data)
+        try:
+            sync_client().write(self.session_key, changed, removed, ttl=self.get_expiry_age())
+        except SessionNotFound:
+            raise UpdateError from None
+        self._stored = {**self._stored, **changed}
+        for key in removed:
+            self._stored.pop(key, None)
+
+    async def asave(self, must_create: bool = False) -> None:
+        if self.session_key is None or must_create:
+            if must_create and self.session_key is not None:
+                raise CreateError
+            return await self.acreate()
+        data = await self._aget_session(no_load=False)
+        changed, removed = diff(self._stored, data)
+        try:
+            await async_client().write(
+                self.session_key, changed, removed, ttl=await self.aget_expiry_age()
+            )
+        except SessionNotFound:
+            raise UpdateError from None
+        self._stored = {**self._stored, **changed}
+        for key in removed:
+            self._stored.pop(key, None)
+
+    def delete(self, session_key: str | None = None) -> None:
+        key = session_key or self.session_key
+        if _valid(key):
+            sync_client().destroy(key)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        key = session_key or self.session_key
+        if _valid(key):
+            await async_client().destroy(key)
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Nothing to do: the session server expires sessions itself."""
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        """Nothing to do: the session server expires sessions itself."""
+
+    # -- keys the server issues are valid keys -------------------------------------------------
+
+    def _validate_session_key(self, key: str | None) -> bool:
+        return _valid(key)

@@ -1,0 +1,154 @@
+"""Sessions kept in the session server, for any WSGI application.
+
+::
+
+    app = SessionMiddleware(app, url="sessionserver://127.0.0.1:9090")
+
+    def view(environ, start_response):
+        session = environ["sessionserver.session"]   # a lazily loaded mutable mapping
+        session["visits"] = session.get("visits", 0) + 1
+
+The session loads on first use (a request that never touches it costs no round trip); at
+``start_response`` only the keys the request changed are written back, the cookie is set or
+deleted, and ``Vary: Cookie`` is added when the session was accessed.  Changes made after the
+response has started (while the body is being produced) are not saved.  Nothing is saved on a
+5xx response.  ``session.regenerate()`` (login) and ``session.invalidate()`` (logout) do what
+their names say.  Values are JSON, one per key, as in every other adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal
+
+from werkzeug.http import parse_cookie
+from werkzeug.wsgi import ClosingIterator
+
+from sessionserver.backend import SessionBackend, valid_cookie
+from sessionserver.client import DEFAULT_URL, SessionClient
+from sessionserver.cookies import (
+    CookieSettings,
+    delete_cookie_header,
+    plan_save,
+    set_cookie_header,
+)
+from sessionserver.session import JSON, Serializer, Session
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["SessionMiddleware"]
+
+
+class SessionMiddleware:
+    """WSGI middleware putting a server-side :class:`Session` in the environ.
+
+    Args:
+        app: the WSGI application.
+        url: the daemon (``sessionserver://...``), unless ``client`` is given.
+        client: a :class:`SessionClient` to share.
+        session_cookie, max_age, path, domain, same_site, https_only, partitioned,
+            httponly: the cookie, as in Starlette's middleware (``max_age`` None: a
+            browser-session cookie; it is also the server-side idle lifetime when set).
+        lock: hold each session's write lock from its first read to the end of the request.
+        environ_key: where the session goes in the environ.
+        serializer: how values are encoded (JSON by default; keep it the same in every app
+            that shares sessions).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        url: str = DEFAULT_URL,
+        *,
+        client: SessionClient | None = None,
+        session_cookie: str = "session",
+        max_age: int | None = 14 * 24 * 3600,
+        path: str = "/",
+        domain: str | None = None,
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        https_only: bool = False,
+        partitioned: bool = False,
+        httponly: bool = True,
+        lock: bool = False,
+        environ_key: str = "sessionserver.session",
+        serializer: Serializer = JSON,
+    ) -> None:
+        self.app = app
+        self.client = client or SessionClient(url)
+        self.backend = SessionBackend(self.client, lock=lock)
+        self.cookie = CookieSettings(
+            name=session_cookie,
+            max_age=max_age,
+            path=path,
+            domain=domain,
+            secure=https_only,
+            httponly=httponly,
+            samesite=same_site,
+            partitioned=partitioned,
+        )
+        self.environ_key = environ_key
+        self.serializer = serializer
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        cookies = parse_cookie(environ)
+        name = self.cookie.name
+        sid = valid_cookie(cookies.get(name))
+        holder: dict[str, Any] = {}
+        session = Session(sid, lambda s: self.backend.load(s, holder), self.serializer)
+        environ[self.environ_key] = session
+        saved = False
+
+        def session_start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            nonlocal saved
+            if not saved:
+                saved = True
+                self._save(session, int(status.split(None, 1)[0]), name in cookies, headers, holder)
+            return start_response(status, headers, exc_info)
+
+        def release() -> None:
+            if not saved:
+                self.backend.release(holder)
+
+        try:
+            app_iter = self.app(environ, session_start_response)
+        except BaseException:
+            release()
+            raise
+        return ClosingIterator(app_iter, [release])
+
+    def _save(
+        self,
+        session: Session,
+        status: int,
+        had_cookie: bool,
+        headers: list[tuple[str, str]],
+        holder: dict[str, Any],
+    ) -> None:
+        if not session.accessed and not session.loaded:
+            return
+        changed, removed = session.changes()
+        plan = plan_save(
+            status=status,
+            accessed=session.accessed,
+            new=session.new,
+            had_cookie=had_cookie,
+            modified=session.modified,
+            empty=session.will_be_empty(),
+            invalidated=session.invalidated,
+            regenerate=session.regenerate_requested,
+        )
+        if plan.store == "none":
+            self.backend.release(holder)
+        sid = self.backend.save(plan, session.sid, changed, removed, self._ttl(session), holder)
+        if plan.vary:
+            headers.append(("Vary", "Cookie"))
+        if plan.cookie == "set" and sid is not None:
+            headers.append(("Set-Cookie", set_cookie_header(self.cookie, sid)))
+        elif plan.cookie == "delete" or (plan.cookie == "set" and had_cookie):
+            headers.append(("Set-Cookie", delete_cookie_header(self.cookie)))
+
+    def _ttl(self, session: Session) -> int | None:
+        return session.ttl if session.ttl is not None else self.cookie.max_age
