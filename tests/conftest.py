@@ -38,3 +38,9 @@ def memory_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def session_url(memory_daemon: Daemon) -> str:
+    """The URL of the module's memory daemon, for the framework adapters."""
+    return f"sessionserver://{memory_daemon.host}:{memory_daemon.port}"

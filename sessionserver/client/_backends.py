@@ -22,7 +22,7 @@ _READ = 256 * 1024
 
 
 class _Protocol(asyncio.Protocol):
-    __slots__ = ("chunks", "closed", "error", "transport", "waiter")
+    __slots__ = ("chunks", "closed", "error", "lost", "transport", "waiter")
 
     def __init__(self) -> None:
         self.chunks: list[bytes] = []
@@ -30,6 +30,7 @@ class _Protocol(asyncio.Protocol):
         self.error: Exception | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
+        self.lost = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -49,6 +50,8 @@ class _Protocol(asyncio.Protocol):
         self.closed = True
         self.error = exc
         self._wake()
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -91,7 +94,13 @@ class AsyncStream:
         return bool(self._protocol.chunks) or self._protocol.closed
 
     async def aclose(self) -> None:
+        """Close and wait until the socket is really closed (an event loop that ends right
+        after would otherwise never close it)."""
         self._transport.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._protocol.lost), 1.0)
+        except TimeoutError:
+            self._transport.abort()
 
     def abandon(self) -> None:
         """Drop the connection without waiting (its loop may be gone)."""

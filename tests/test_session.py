@@ -1,0 +1,125 @@
+"""The framework-neutral session and the save plan, without a server."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from sessionserver.cookies import plan_save
+from sessionserver.session import Session, decode_all, diff
+
+
+def loader(data: dict[str, bytes] | None):
+    calls: list[str] = []
+
+    def load(sid: str) -> dict[str, bytes] | None:
+        calls.append(sid)
+        return data
+
+    return load, calls
+
+
+def test_nothing_is_loaded_until_read() -> None:
+    load, calls = loader({"a": b"1"})
+    s = Session("x" * 32, load)
+    assert not s.loaded and not s.accessed
+    s["b"] = 2  # a write needs no load
+    assert calls == []
+    assert s.changes() == ({"b": b"2"}, [])
+    assert s["a"] == 1 and calls == ["x" * 32]
+    assert s.accessed
+
+
+def test_changes_are_per_key_and_catch_changes_inside_values() -> None:
+    load, _ = loader({"cart": b"[1]", "user": b'"42"', "gone": b"true"})
+    s = Session("x" * 32, load)
+    s["cart"].append(2)
+    assert s["user"] == "42"
+    del s["gone"]
+    changed, removed = s.changes()
+    assert changed == {"cart": b"[1,2]"} and removed == ["gone"]
+    assert s.modified
+    assert dict(s) == {"cart": [1, 2], "user": "42"}
+
+
+def test_an_unknown_id_is_never_adopted() -> None:
+    load, _ = loader(None)
+    s = Session("x" * 32, load)
+    assert len(s) == 0
+    assert s.sid is None and s.new
+
+
+def test_setting_the_same_value_is_not_a_change() -> None:
+    load, _ = loader({"a": b"1"})
+    s = Session("x" * 32, load)
+    s.load()
+    s["a"] = 1
+    assert not s.modified
+
+
+def test_invalidate_and_regenerate() -> None:
+    load, _ = loader({"a": b"1"})
+    s = Session("x" * 32, load)
+    s.regenerate()
+    assert s.regenerate_requested and s.modified
+    s.invalidate()
+    assert s.invalidated and dict(s) == {}
+
+
+def test_diff_and_decode_all() -> None:
+    raw = {"a": b"1", "b": b'"x"', "bad": b"not json"}
+    assert decode_all(raw) == {"a": 1, "b": "x"}
+    assert diff(raw, {"a": 2, "b": "x", "c": None}) == ({"a": b"2", "c": b"null"}, ["bad"])
+
+
+BOOLS = (False, True)
+
+
+@pytest.mark.parametrize(
+    ("accessed", "new", "had_cookie", "modified", "empty", "invalidated", "regenerate", "refresh"),
+    list(itertools.product(BOOLS, repeat=8)),
+)
+@pytest.mark.parametrize("status", [200, 404, 500])
+def test_plan_rules(
+    status: int,
+    accessed: bool,
+    new: bool,
+    had_cookie: bool,
+    modified: bool,
+    empty: bool,
+    invalidated: bool,
+    regenerate: bool,
+    refresh: bool,
+) -> None:
+    plan = plan_save(
+        status=status,
+        accessed=accessed,
+        new=new,
+        had_cookie=had_cookie,
+        modified=modified,
+        empty=empty,
+        invalidated=invalidated,
+        regenerate=regenerate,
+        refresh=refresh,
+    )
+    assert plan.vary == accessed
+    if status >= 500:
+        assert (plan.store, plan.cookie) == ("none", "none")
+        return
+    if plan.store == "create":  # only a new session that holds something, and changed
+        assert new and modified and not empty and not invalidated
+    if plan.store in ("write", "touch", "regenerate", "destroy"):
+        assert not new  # a new session has nothing stored to change
+    if plan.store == "write":
+        assert modified
+    if plan.store == "touch":
+        assert refresh and not modified
+    if plan.store == "destroy":
+        assert invalidated or (empty and modified)
+    if plan.cookie == "set":
+        assert not empty and not invalidated
+    if plan.cookie == "delete":
+        assert had_cookie and (invalidated or (empty and modified))
+    if not (modified or refresh or invalidated or regenerate):
+        assert plan.store == "none" and plan.cookie == "none"
