@@ -103,11 +103,16 @@ class AsyncStream:
             self._transport.abort()
 
     def abandon(self) -> None:
-        """Drop the connection without waiting (its loop may be gone)."""
+        """Drop the connection without waiting (its event loop may be gone)."""
         try:
             self._transport.abort()
-        except RuntimeError:  # the loop that owned it is closed
-            pass
+        except RuntimeError:
+            # The loop that owned the transport is closed, so it can no longer run the
+            # callback that closes the socket.  asyncio's own transports have that callback
+            # as a method; run it here, or the socket stays open until garbage collection.
+            finish = getattr(self._transport, "_call_connection_lost", None)
+            if finish is not None:
+                finish(None)
 
 
 async def async_connect(
