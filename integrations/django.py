@@ -38,7 +38,7 @@ from sessionserver.exceptions import SessionNotFound
 from sessionserver.ids import is_valid_id
 from sessionserver.session import decode_all, diff
 
-__all__ = ["SessionStore"]
+__all__ = ["SessionStore", "alogout_everywhere", "logout_everywhere", "user_sessions"]
 
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
@@ -205,3 +205,24 @@ class SessionStore(SessionBase):
 
     def _validate_session_key(self, key: str | None) -> bool:
         return _valid(key)
+
+
+def _user(user: Any) -> str:
+    return str(getattr(user, "pk", user))
+
+
+def user_sessions(user: Any) -> list[str]:
+    """The keys of a user's sessions (a user object or its primary key)."""
+    return sync_client().user_sessions(_user(user))
+
+
+def logout_everywhere(user: Any, *, keep: str | None = None) -> int:
+    """Destroy every session of ``user`` (a user object or its primary key) but ``keep`` (for
+    example ``request.session.session_key``); how many.  Sessions are found by the
+    ``_auth_user_id`` that ``django.contrib.auth`` writes."""
+    return sync_client().destroy_user(_user(user), keep)
+
+
+async def alogout_everywhere(user: Any, *, keep: str | None = None) -> int:
+    """:func:`logout_everywhere` for async views."""
+    return await async_client().destroy_user(_user(user), keep)

@@ -15,8 +15,9 @@ them: ``SESSION_COOKIE_NAME``, ``_DOMAIN``, ``_PATH``, ``_HTTPONLY``, ``_SECURE`
 ``open_session`` does no I/O: the session loads on first use, and a request that never touches
 it costs no round trip.  Only the keys a request changed are written back.  Call
 ``session.regenerate()`` at login (a new id, the old one deleted) and ``session.invalidate()``
-at logout.  ``SESSIONSERVER_LOCK = True`` makes each request hold the session's write lock from
-its first read to the end (requests of one user then run one after the other).
+at logout; :func:`logout_everywhere` ends all of a user's sessions.
+``SESSIONSERVER_LOCK = True`` makes each request hold the session's write lock from its first
+read to the end (requests of one user then run one after the other).
 
 When the session server cannot be reached, touching the session raises
 ``sessionserver.exceptions.ConnectError`` (naming the address), which the app can handle; the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import flask
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 
@@ -38,7 +40,13 @@ from sessionserver.session import Session
 if TYPE_CHECKING:
     from flask import Flask, Request, Response
 
-__all__ = ["FlaskSession", "SessionServerInterface", "init_app"]
+__all__ = [
+    "FlaskSession",
+    "SessionServerInterface",
+    "init_app",
+    "logout_everywhere",
+    "user_sessions",
+]
 
 
 class FlaskSession(Session, SessionMixin):
@@ -154,3 +162,23 @@ def init_app(app: Flask) -> SessionServerInterface:
     interface = SessionServerInterface(client, lock=bool(app.config.get("SESSIONSERVER_LOCK")))
     app.session_interface = interface
     return interface
+
+
+def _interface() -> SessionServerInterface:
+    interface = flask.current_app.session_interface
+    if not isinstance(interface, SessionServerInterface):
+        raise RuntimeError("the app's sessions are not in the session server (call init_app)")
+    return interface
+
+
+def user_sessions(user_id: str | int) -> list[str]:
+    """The ids of the user's sessions (those whose ``_user_id`` names the user)."""
+    return _interface().client.user_sessions(user_id)
+
+
+def logout_everywhere(user_id: str | int, *, keep_current: bool = True) -> int:
+    """Destroy every session of ``user_id`` (but the current request's, unless
+    ``keep_current=False``); how many.  The user is whoever ``session["_user_id"]`` names
+    (Flask-Login's key; the server's ``--user-keys`` lists the keys it indexes)."""
+    keep = flask.session.sid if keep_current else None  # type: ignore[attr-defined]
+    return _interface().client.destroy_user(user_id, keep)

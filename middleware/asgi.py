@@ -34,7 +34,7 @@ from sessionserver.cookies import (
 )
 from sessionserver.session import JSON, Serializer, decode_all, diff
 
-__all__ = ["ASGISession", "SessionMiddleware"]
+__all__ = ["ASGISession", "SessionMiddleware", "logout_everywhere"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -47,6 +47,8 @@ class ASGISession(dict[str, Any]):
     modified = False
     invalidated = False
     regenerate_requested = False
+    #: The id the session was loaded under (None for a new one).
+    sid: str | None = None
 
     def mark_accessed(self) -> None:
         self.accessed = True
@@ -180,7 +182,9 @@ class SessionMiddleware:
         raw = await self.backend.load(sid, holder) if sid is not None else None
         new = raw is None
         session = ASGISession(decode_all(raw or {}, self.serializer))
+        session.sid = None if new else sid
         scope["session"] = session
+        scope["sessionserver.client"] = self.client
         saved = False
 
         async def session_send(message: Message) -> None:
@@ -251,3 +255,13 @@ def _add_vary(headers: list[tuple[bytes, bytes]]) -> None:
                 headers[i] = (key, value + b", Cookie")
             return
     headers.append((b"vary", b"Cookie"))
+
+
+async def logout_everywhere(scope: Any, user_id: str | int, *, keep_current: bool = True) -> int:
+    """Destroy every session of ``user_id`` (but the current one, unless
+    ``keep_current=False``); how many.  ``scope`` is the request's ASGI scope (or a Starlette
+    request).  The user is whoever the ``_user_id`` key of a session names."""
+    scope = getattr(scope, "scope", scope)
+    client: AsyncSessionClient = scope["sessionserver.client"]
+    keep = scope["session"].sid if keep_current else None
+    return await client.destroy_user(user_id, keep)

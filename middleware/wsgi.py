@@ -37,7 +37,7 @@ from sessionserver.session import JSON, Serializer, Session
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SessionMiddleware"]
+__all__ = ["SessionMiddleware", "logout_everywhere"]
 
 
 class SessionMiddleware:
@@ -97,6 +97,7 @@ class SessionMiddleware:
         holder: dict[str, Any] = {}
         session = Session(sid, lambda s: self.backend.load(s, holder), self.serializer)
         environ[self.environ_key] = session
+        environ["sessionserver.client"] = self.client
         saved = False
 
         def session_start_response(
@@ -152,3 +153,17 @@ class SessionMiddleware:
 
     def _ttl(self, session: Session) -> int | None:
         return session.ttl if session.ttl is not None else self.cookie.max_age
+
+
+def logout_everywhere(
+    environ: WSGIEnvironment,
+    user_id: str | int,
+    *,
+    keep_current: bool = True,
+    environ_key: str = "sessionserver.session",
+) -> int:
+    """Destroy every session of ``user_id`` (but the current one, unless
+    ``keep_current=False``); how many.  The user is whoever the ``_user_id`` key names."""
+    client: SessionClient = environ["sessionserver.client"]
+    keep = environ[environ_key].sid if keep_current else None
+    return client.destroy_user(user_id, keep)

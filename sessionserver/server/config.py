@@ -76,6 +76,7 @@ class ServerConfig:
     max_connections: int = 10000
     idle_timeout: float = 300.0
     graceful_timeout: float = 10.0
+    user_keys: tuple[str, ...] = ("_user_id", "_auth_user_id")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
@@ -208,6 +209,15 @@ def _path(raw: Any) -> Path:
     return Path(text).expanduser()
 
 
+def _keys(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    keys = tuple(str(item).strip() for item in items if str(item).strip())
+    for key in keys:
+        if any(c.isspace() or c == "|" for c in key):
+            raise ValueError(f"{key!r} is not a session key")
+    return keys
+
+
 def _secret(raw: Any) -> Secret | None:
     if raw is None or raw == "":
         return None
@@ -299,6 +309,13 @@ OPTIONS: tuple[Option, ...] = (
         _float(0, 3600),
         "On SIGTERM/SIGINT, how long to let requests in flight finish.",
         "SEC",
+    ),
+    Option(
+        "user_keys",
+        _keys,
+        "Session keys whose value names the session's user, first found wins (for 'log out "
+        "everywhere'); comma-separated, empty to turn the index off.",
+        "KEYS",
     ),
     Option("log_level", _choice("debug", "info", "warning", "error"), "Log level.", "LEVEL"),
     Option(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from .locks import LocalLocks
+from .users import UserIndex
 
 if TYPE_CHECKING:
     from ..storage import Storage
@@ -37,6 +38,9 @@ class Manager:
         self.config = config
         self.storage = storage
         self.locks = LocalLocks(timeout=config.lock_timeout, lease=config.lock_lease)
+        self.users = UserIndex(tuple(key.encode() for key in config.user_keys))
+        if config.user_keys:
+            storage.events = self.users
         self.max_value = config.max_value
         self.max_keys = config.max_keys
         self.max_session = config.max_session
@@ -69,6 +73,7 @@ class Manager:
             ("connections_rejected", self.connections_rejected),
             ("commands_total", self.commands_closed + sum(c.commands for c in self.live())),
             ("errors_total", self.errors_closed + sum(c.errors for c in self.live())),
+            ("users", len(self.users)),
             ("locks_held", len(locks)),
             ("lock_waiting", locks.waiting()),
             ("lock_waits_total", locks.waits_total),

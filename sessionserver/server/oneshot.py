@@ -9,6 +9,8 @@
 - ``peek <id>``, ``expires <id>``: the session's pairs, its seconds left, without counting as
   an access (admin).
 - ``sessions [cursor] [count]``: live session ids, a page at a time (admin).
+- ``user_sessions <user>``, ``destroy_user <user> [keep_id]``: a user's sessions, and "log
+  out everywhere" (see ``users.py``).
 
 None of them touches the session the connection has open, if any.
 """
@@ -280,3 +282,33 @@ def cmd_sessions(st: ConnectionState, parts: list[Any]) -> Any:
     if cursor < 0 or not 1 <= count <= 10_000:
         return INVALID_ARGUMENT
     return eager(_sessions(st, cursor, count))
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+async def _user_sessions(st: ConnectionState, user: bytes) -> Any:
+    # Expired sessions leave the index when they are reclaimed; until then, skip them here.
+    storage = st.storage
+    return [sid for sid in st.m.users.sessions(user) if await storage.get_ttl(sid, now())]
+
+
+def cmd_user_sessions(st: ConnectionState, parts: list[Any]) -> Any:
+    return eager(_user_sessions(st, parts[1]))
+
+
+async def _destroy_user(st: ConnectionState, user: bytes, keep: bytes | None) -> Any:
+    destroyed = 0
+    for sid in st.m.users.sessions(user):
+        if sid != keep and await st.storage.delete(sid, now()):
+            destroyed += 1
+    if destroyed:
+        st.m.sessions_destroyed += destroyed
+        st.wrote()
+    return destroyed
+
+
+def cmd_destroy_user(st: ConnectionState, parts: list[Any]) -> Any:
+    if not st.storage.available:
+        return STORAGE_UNAVAILABLE
+    return eager(_destroy_user(st, parts[1], parts[2] if len(parts) > 2 else None))

@@ -71,6 +71,7 @@ class Server:
         config = self.config
         try:
             await self.storage.start()
+            await self.storage.replay()  # the user index learns the stored sessions
         except (StorageError, OSError) as exc:
             raise StartupError(f"cannot open storage {self.storage.describe()}: {exc}") from None
         try:

@@ -20,13 +20,26 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 from .worker import Barrier
 
-__all__ = ["FsyncPolicy", "Storage", "StorageError", "StorageOptions"]
+__all__ = ["FsyncPolicy", "Storage", "StorageError", "StorageEvents", "StorageOptions"]
 
 FsyncPolicy = Literal["always", "everysec", "no"]
+
+
+class StorageEvents(Protocol):
+    """What a container reports to the daemon (the user index listens), on the loop thread."""
+
+    def saved(self, sid: bytes, data: dict[bytes, bytes]) -> None:
+        """A session was created or its pairs replaced."""
+
+    def dropped(self, sid: bytes) -> None:
+        """A session is gone: destroyed, expired, collected."""
+
+    def renamed(self, old: bytes, new: bytes) -> None:
+        """A session moved to a new id."""
 
 
 class StorageError(Exception):
@@ -73,6 +86,11 @@ class Storage(ABC):
         #: False while the container knows it cannot persist writes (a plain attribute: it is
         #: read on every ``put``).
         self.available = True
+        #: Who hears of saves, drops and renames (set by the daemon before ``start``).
+        self.events: StorageEvents | None = None
+
+    async def replay(self) -> None:  # noqa: B027 - optional hook
+        """Report every stored session to ``events`` (``saved``), once, after ``start``."""
 
     def describe(self) -> str:
         """The storage as shown in logs (never with a password)."""

@@ -57,6 +57,7 @@ class FileStorage(Storage):
         self.path = url_path(url).rstrip("/")
         self.index = SessionIndex(options.ttl, options.max_lifetime)
         self.index.on_drop = self._unlink
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._lock_fd: int | None = None
         self._dirty: set[str] = set()
@@ -109,10 +110,17 @@ class FileStorage(Storage):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._file(sid))
         self._synced(self.path)
+        self._emit("dropped", sid)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        """Report to ``events`` on the loop thread (this runs on the file thread)."""
+        if self.events is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(getattr(self.events, event), *args)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             1, thread_name_prefix="sessionserver-file"
         )
@@ -230,6 +238,7 @@ class FileStorage(Storage):
         e = self.index.new_entry(None, now)
         self._write_file(sid, data, e, now)
         self.index.insert(sid, e)
+        self._emit("saved", sid, data)
         return True
 
     async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
@@ -243,6 +252,7 @@ class FileStorage(Storage):
             return False
         self._write_file(sid, data, e, now)
         self.index.touch(sid, e, now)
+        self._emit("saved", sid, data)
         return True
 
     async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
@@ -276,6 +286,7 @@ class FileStorage(Storage):
         index.wheel.remove(old, index.expires(e))
         e.atime = now
         index.insert(new, e)
+        self._emit("renamed", old, new)
         return True
 
     async def rename(self, old: bytes, new: bytes, now: float) -> bool:
@@ -307,6 +318,19 @@ class FileStorage(Storage):
         if not is_valid_id(sid):
             return False
         return await self._run(self._set_ttl, sid, ttl, now)
+
+    def _replay(self) -> None:
+        for sid in list(self.index.map):
+            try:
+                with open(self._file(sid), "rb") as fh:
+                    data = unpack(fh.read()[_HEADER.size :])
+            except (OSError, ValueError):
+                continue
+            self._emit("saved", sid, data)
+
+    async def replay(self) -> None:
+        if self.events is not None:
+            await self._run(self._replay)
 
     async def purge_expired(self, now: float) -> int:
         return len(await self._run(self.index.purge, now))

@@ -63,8 +63,7 @@ class MemoryStorage(Storage):
     def __init__(self, url: str, options: StorageOptions) -> None:
         super().__init__(url, options)
         self.index = SessionIndex(options.ttl, options.max_lifetime)
-        if self.persistent:
-            self.index.on_drop = self._persist_delete
+        self.index.on_drop = self._dropped
         self._map = self.index.map
         self._hot: list[Entry] = []
 
@@ -92,6 +91,18 @@ class MemoryStorage(Storage):
             if e.blob.__class__ is dict:
                 e.blob = encode(e.blob)
         self._hot.clear()
+
+    def _dropped(self, sid: bytes) -> None:
+        if self.persistent:
+            self._persist_delete(sid)
+        if self.events is not None:
+            self.events.dropped(sid)
+
+    async def replay(self) -> None:
+        events = self.events
+        if events is not None:
+            for sid, e in self._map.items():
+                events.saved(sid, pairs_of(e.blob))
 
     # -- persistence hooks (the SQLite container writes behind through these) ------------------
 
@@ -146,6 +157,8 @@ class MemoryStorage(Storage):
         index.insert(sid, e)
         if self.persistent:
             self._persist(sid, e)
+        if self.events is not None:
+            self.events.saved(sid, data)
         return True
 
     def save_now(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
@@ -173,6 +186,8 @@ class MemoryStorage(Storage):
             self._heat(e, data)
         if self.persistent:
             self._persist(sid, e)
+        if self.events is not None:
+            self.events.saved(sid, data)
         return True
 
     async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
@@ -192,11 +207,17 @@ class MemoryStorage(Storage):
         e = index.live(old, now)
         if e is None:
             return False
-        index.drop(old, e)
+        events, self.events = self.events, None  # a move, not a drop and a save
+        try:
+            index.drop(old, e)
+        finally:
+            self.events = events
         e.atime = now
         index.insert(new, e)
         if self.persistent:
             self._persist(new, e)
+        if events is not None:
+            events.renamed(old, new)
         return True
 
     async def get_ttl(self, sid: bytes, now: float) -> float | None:

@@ -122,3 +122,34 @@ def test_peek_expires_and_sessions_do_not_count_as_access(start_daemon: StartDae
                 break
         assert seen == ids
         assert c.cmd("sessions x") == "err Invalid argument."
+
+
+def test_the_user_index_follows_expiry_and_survives_a_restart(
+    start_daemon: StartDaemon, tmp_path
+) -> None:
+    state = str(tmp_path / "state")
+    daemon = start_daemon("--data-dir", state, "--ttl", "600")
+    with daemon.client() as c:
+        kept = c.cmd('create a:1:{s:8:"_user_id";s:3:""7"";}')[3:]
+        short = c.cmd('create a:1:{s:13:"_auth_user_id";s:3:""7"";}')[3:]
+        assert c.cmd(f"open {short} r") == "ok"
+        assert c.cmd("ttl 1") == "ok"
+        assert c.cmd("close") == "ok"
+        assert sorted(c.cmd("user_sessions 7")[3:].split("|")) == sorted([kept, short])
+        time.sleep(1.6)
+        assert c.cmd("user_sessions 7") == f"ok {kept}"  # expiry cleaned the index
+    daemon.stop()
+    again = start_daemon("--data-dir", state, "--ttl", "600")
+    with again.client() as c:
+        assert c.cmd("user_sessions 7") == f"ok {kept}"  # rebuilt from the store
+        assert c.cmd("destroy_user 7") == "ok 1"
+        c.send("user_sessions 7\r\n")
+        assert c.read_raw_line() == b"ok \r\n"
+
+
+def test_the_user_index_can_be_turned_off(start_daemon: StartDaemon) -> None:
+    daemon = start_daemon("--storage", "memory://", "--user-keys", "")
+    with daemon.client() as c:
+        c.cmd('create a:1:{s:8:"_user_id";s:3:""7"";}')
+        c.send("user_sessions 7\r\n")
+        assert c.read_raw_line() == b"ok \r\n"

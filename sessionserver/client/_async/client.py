@@ -233,6 +233,20 @@ class AsyncSessionClient:
             if cursor == 0:
                 return
 
+    async def user_sessions(self, user: str | int) -> list[str]:
+        """The ids of the sessions whose user key (``--user-keys`` on the server, by default
+        ``_user_id`` and ``_auth_user_id``) names ``user``."""
+        return strs(await self._one(encode(b"user_sessions", to_bytes(user))))
+
+    async def destroy_user(self, user: str | int, keep: str | None = None) -> int:
+        """Log ``user`` out everywhere: destroy all their sessions except ``keep``; how many.
+
+        Raises:
+            StorageUnavailable: the server could not delete them now.
+        """
+        args = [b"destroy_user", to_bytes(user)] + ([keep.encode()] if keep else [])
+        return int(await self._one(encode(*args), retry=False))
+
     async def gc(self, idle: int) -> int:
         """Delete sessions idle longer than ``idle`` seconds; how many."""
         return int(await self._one(encode(b"gc", idle), retry=False))

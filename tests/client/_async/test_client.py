@@ -234,3 +234,22 @@ async def test_ttl_regenerate_and_save(client: AsyncSessionClient) -> None:
         await s.save({"d": "4"}, removed=["b", "missing"], ttl=90)
     assert await client.read(new) == {"c": b"3", "d": b"4"}
     assert await client.expires(new) == 90
+
+
+async def test_log_out_everywhere(client: AsyncSessionClient) -> None:
+    phone = await client.create({"_user_id": '"u-7"'})
+    laptop = await client.create({"_auth_user_id": '"u-7"'})
+    other = await client.create({"_user_id": '"u-8"'})
+    anonymous = await client.create({"cart": "1"})
+    assert await client.user_sessions("u-7") == sorted([phone, laptop])
+    await client.write(anonymous, {"_user_id": '"u-7"'})  # logs in later
+    assert anonymous in await client.user_sessions("u-7")
+    assert await client.destroy_user("u-7", keep=laptop) == 2
+    assert await client.user_sessions("u-7") == [laptop]
+    with pytest.raises(SessionNotFound):
+        await client.read(phone)
+    assert await client.read(other) == {"_user_id": b'"u-8"'}
+    new = await client.regenerate(laptop)
+    assert await client.user_sessions("u-7") == [new]
+    await client.destroy(new)
+    assert await client.user_sessions("u-7") == []

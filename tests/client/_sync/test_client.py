@@ -232,3 +232,22 @@ def test_ttl_regenerate_and_save(client: SessionClient) -> None:
         s.save({"d": "4"}, removed=["b", "missing"], ttl=90)
     assert client.read(new) == {"c": b"3", "d": b"4"}
     assert client.expires(new) == 90
+
+
+def test_log_out_everywhere(client: SessionClient) -> None:
+    phone = client.create({"_user_id": '"u-7"'})
+    laptop = client.create({"_auth_user_id": '"u-7"'})
+    other = client.create({"_user_id": '"u-8"'})
+    anonymous = client.create({"cart": "1"})
+    assert client.user_sessions("u-7") == sorted([phone, laptop])
+    client.write(anonymous, {"_user_id": '"u-7"'})  # logs in later
+    assert anonymous in client.user_sessions("u-7")
+    assert client.destroy_user("u-7", keep=laptop) == 2
+    assert client.user_sessions("u-7") == [laptop]
+    with pytest.raises(SessionNotFound):
+        client.read(phone)
+    assert client.read(other) == {"_user_id": b'"u-8"'}
+    new = client.regenerate(laptop)
+    assert client.user_sessions("u-7") == [new]
+    client.destroy(new)
+    assert client.user_sessions("u-7") == []
