@@ -38,6 +38,18 @@ def race(request: HttpRequest) -> HttpResponse:
     return HttpResponse("changed")
 
 
+def cart_add(request: HttpRequest, item: str) -> HttpResponse:
+    request.session["cart"] = [*request.session.get("cart", []), item]
+    return HttpResponse("ok")
+
+
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    from integrations.django import logout_everywhere as end_all
+
+    n = end_all(request.user, keep=request.session.session_key)
+    return HttpResponse(str(n))
+
+
 def plain(request: HttpRequest) -> HttpResponse:
     return HttpResponse("no session")
 
@@ -55,5 +67,7 @@ urlpatterns = [
     path("logout", do_logout),
     path("plain", plain),
     path("race", race),
+    path("cart/<str:item>", cart_add),
+    path("logout-everywhere", logout_everywhere),
     path("acount", async_count),
 ]
