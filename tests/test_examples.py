@@ -67,7 +67,7 @@ def run(memory_daemon: Daemon) -> Iterator[object]:
         (["examples/django_site/manage.py", "runserver", "--noreload", "{port}"], "Django"),
     ],
 )
-def test_each_app_counts_visits(run, argv: list[str], framework: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_app_counts_visits(run, argv: list[str], framework: str) -> None:
     port = free_port()
     proc = run(*[a.format(port=port) for a in argv], PORT=str(port))
     url = f"http://127.0.0.1:{port}/"
@@ -78,7 +78,7 @@ def test_each_app_counts_visits(run, argv: list[str], framework: str) -> None:  
         assert framework in text and (f"visit number {n} " in text or f"visit {n} " in text)
 
 
-def test_shared_cart_across_flask_and_starlette(run) -> None:  # type: ignore[no-untyped-def]
+def test_shared_cart_across_flask_and_starlette(run) -> None:
     shop, checkout = free_port(), free_port()
     proc = run("examples/shared_cart.py", SHOP_PORT=str(shop), CHECKOUT_PORT=str(checkout))
     wait_http(f"http://127.0.0.1:{checkout}/cart", proc)
