@@ -91,13 +91,13 @@ class SessionServerInterface(SessionInterface):
             # Never touched: no round trip, no cookie, no Vary (not even for rolling expiry).
             return
         refresh = bool(session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        changed, removed = session.changes()
+        changed, removed, modified = session.pending()
         plan = plan_save(
             status=response.status_code,
             accessed=session.accessed,
             new=session.new,
             had_cookie=session.had_cookie,
-            modified=session.modified,
+            modified=modified,
             empty=session.will_be_empty(),
             invalidated=session.invalidated,
             regenerate=session.regenerate_requested,

@@ -130,13 +130,13 @@ class SessionMiddleware:
     ) -> None:
         if not session.accessed and not session.loaded:
             return
-        changed, removed = session.changes()
+        changed, removed, modified = session.pending()
         plan = plan_save(
             status=status,
             accessed=session.accessed,
             new=session.new,
             had_cookie=had_cookie,
-            modified=session.modified,
+            modified=modified,
             empty=session.will_be_empty(),
             invalidated=session.invalidated,
             regenerate=session.regenerate_requested,

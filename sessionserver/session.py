@@ -223,14 +223,17 @@ class Session(MutableMapping[str, Any]):
         removed = [key for key in self._deleted if self._raw is None or key in raw]
         return changed, removed
 
+    def pending(self) -> tuple[dict[str, bytes], list[str], bool]:
+        """:meth:`changes` and :attr:`modified` in one pass: what a save would send."""
+        changed, removed = self.changes()
+        modified = self._invalidated or self.regenerate_requested or bool(changed or removed)
+        return changed, removed, modified
+
     @property
     def modified(self) -> bool:
         """Whether saving would change anything.  Setting it (Flask's habit after changing a
         value in place) is accepted and changes nothing: in-place changes are found anyway."""
-        if self._invalidated or self.regenerate_requested:
-            return True
-        changed, removed = self.changes()
-        return bool(changed or removed)
+        return self.pending()[2]
 
     @modified.setter
     def modified(self, value: bool) -> None:

@@ -16,7 +16,7 @@ def _redis_keys(pattern: str) -> int:
     return int(head[1:])
 
 
-def test_bench_runs_both_storages_and_the_memory_measurement() -> None:
+def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -61,6 +61,17 @@ def test_bench_runs_both_storages_and_the_memory_measurement() -> None:
     for client in ("redis-py", "redis.asyncio"):
         for variant in ("pipelined", "command by command"):
             assert clients[(client, variant)] > 0
+    # Every HTTP reply was checked against the count kept in its session: no errors means no
+    # session was lost or mixed up between connections.
+    http = {(h["app"], h["store"]): h for h in report["http"]}
+    assert set(http) == {
+        ("Flask + gunicorn", "Flask-Session (Redis)"),
+        ("Flask + gunicorn", "sessionserver"),
+        ("Starlette + uvicorn", "starsessions (Redis)"),
+        ("Starlette + uvicorn", "sessionserver"),
+    }
+    for h in http.values():
+        assert h["requests_per_s"] > 0 and h["errors"] == 0
     assert _redis_keys("ssbench-*") == 0  # only its own keys, and it cleaned them up
 
 
@@ -78,6 +89,7 @@ def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
             "--conns",
             "2",
             "--no-memory",
+            "--no-http",
             "--storage",
             "memory",
         ],

@@ -41,6 +41,8 @@ def wait_http(url: str, proc: subprocess.Popen[bytes]) -> None:
 def run(memory_daemon: Daemon) -> Iterator[object]:
     procs: list[subprocess.Popen[bytes]] = []
     env = {**os.environ, "SESSIONSERVER_URL": f"sessionserver://127.0.0.1:{memory_daemon.port}"}
+    # The Django tests of this run set their own settings module; the example names its own.
+    env.pop("DJANGO_SETTINGS_MODULE", None)
 
     def start(*argv: str, **extra: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(

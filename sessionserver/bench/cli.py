@@ -126,6 +126,20 @@ def _cleanup_redis(port: int, prefix: str) -> None:
     "redis-py on Redis.",
 )
 @click.option(
+    "--http/--no-http",
+    "http",
+    default=True,
+    show_default=True,
+    help="Also measure requests/s of a Flask app (gunicorn) and a Starlette app (uvicorn) "
+    "through this project against Flask-Session and starsessions on Redis.",
+)
+@click.option(
+    "--http-conns",
+    default=16,
+    show_default=True,
+    help="Concurrent HTTP connections (each its own session).",
+)
+@click.option(
     "--tasks", default=16, show_default=True, help="Concurrent coroutines for the async clients."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -139,6 +153,8 @@ def bench(
     memory: bool,
     memory_sessions: int,
     clients: bool,
+    http: bool,
+    http_conns: int,
     tasks: int,
     as_json: bool,
 ) -> None:
@@ -163,6 +179,7 @@ def bench(
     pairs: list[tuple[Result, Result]] = []
     memory_results = []
     client_results: list[Any] = []
+    http_results: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="sessionserver-bench-") as tmp:
         workdir = Path(tmp)
         for name in storages or ("memory", "default"):
@@ -221,6 +238,22 @@ def bench(
                 )
             finally:
                 daemon.stop()
+        if http:
+            from .web import run_http_bench
+
+            daemon = DaemonProcess.start(
+                workdir / "http", "--storage", "memory://", "--max-connections", "1000"
+            )
+            try:
+                http_results = run_http_bench(
+                    f"sessionserver://{daemon.host}:{daemon.port}",
+                    redis_port,
+                    http_conns,
+                    duration,
+                    warmup,
+                )
+            finally:
+                daemon.stop()
     if as_json:
         click.echo(
             json.dumps(
@@ -240,6 +273,7 @@ def bench(
                     ],
                     "memory": [m.__dict__ for m in memory_results],
                     "clients": [c.__dict__ for c in client_results],
+                    "http": [h.__dict__ for h in http_results],
                 },
                 indent=2,
             )
@@ -262,3 +296,15 @@ def bench(
         )
         for c in client_results:
             click.echo(f"  {c.client:<20} {c.variant:<20} {c.cycles_per_s:>10,.0f} cycles/s")
+    if http_results:
+        click.echo(
+            f"HTTP requests/s of a view that reads and writes the session, {http_conns} "
+            "connections, one worker:"
+        )
+        for h in http_results:
+            ratio = ""
+            if h.store == "sessionserver":
+                base = next(b for b in http_results if b.app == h.app and b is not h)
+                if base.requests_per_s:
+                    ratio = f"  {h.requests_per_s / base.requests_per_s:.2f}x"
+            click.echo(f"  {h.app:<22} {h.store:<24} {h.requests_per_s:>10,.0f} req/s{ratio}")
