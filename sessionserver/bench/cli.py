@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
@@ -175,6 +176,20 @@ def bench(
             raise click.UsageError(
                 "the Python driver needs hiredis: pip install 'sessionserver[bench]'"
             ) from None
+    needs = [
+        *(["redis"] if clients or http else []),
+        *(
+            ["flask", "flask_session", "gunicorn", "uvicorn", "starlette", "starsessions"]
+            if http
+            else []
+        ),
+    ]
+    missing = [name for name in needs if importlib.util.find_spec(name) is None]
+    if missing:
+        raise click.UsageError(
+            f"missing {', '.join(missing)}: pip install 'sessionserver[bench]' "
+            "(or leave those measurements out with --no-clients / --no-http)"
+        )
     driver = f"loadgen ({loadgen})" if loadgen else "python (client-bound: use --loadgen)"
     pairs: list[tuple[Result, Result]] = []
     memory_results = []
