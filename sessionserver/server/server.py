@@ -44,7 +44,10 @@ class Server:
             storage = open_storage(
                 config.storage_url,
                 StorageOptions(
-                    ttl=config.ttl, max_lifetime=config.max_lifetime, fsync=config.fsync
+                    ttl=config.ttl,
+                    max_lifetime=config.max_lifetime,
+                    fsync=config.fsync,
+                    user_keys=tuple(key.encode() for key in config.user_keys),
                 ),
             )
         self.storage = storage

@@ -9,14 +9,9 @@ nothing to query.  It is rebuilt from the stored sessions at start.
 
 from __future__ import annotations
 
+from ..storage.base import plain_user, user_id
+
 __all__ = ["UserIndex"]
-
-
-def _user(value: bytes) -> bytes:
-    """A JSON string or number as the plain id (``"42"`` and ``42`` are the same user)."""
-    if len(value) >= 2 and value[:1] == b'"' and value[-1:] == b'"':
-        return value[1:-1]
-    return value
 
 
 class UserIndex:
@@ -31,12 +26,7 @@ class UserIndex:
         return len(self._sessions)
 
     def saved(self, sid: bytes, data: dict[bytes, bytes]) -> None:
-        user = None
-        for key in self.keys:
-            value = data.get(key)
-            if value is not None:
-                user = _user(value)
-                break
+        user = user_id(data, self.keys)
         old = self._user.get(sid)
         if user == old:
             return
@@ -67,4 +57,4 @@ class UserIndex:
 
     def sessions(self, user: bytes) -> list[bytes]:
         """The user's session ids (sorted, for stable output)."""
-        return sorted(self._sessions.get(_user(user), ()))
+        return sorted(self._sessions.get(plain_user(user), ()))

@@ -3,17 +3,24 @@
 - ``memory://``: :class:`~.memory.MemoryStorage`, volatile, fastest.
 - ``file:///abs/dir``: :class:`~.file.FileStorage`, one file per session (PHP's files handler).
 - ``sqlite:///abs/file.db``: :class:`~.sqlite.SqliteStorage`, in-memory index, SQLite behind.
+- ``redis://host:port/db`` (``rediss://`` for TLS, ``redis+cluster://`` for Redis Cluster):
+  :class:`~.redisdb.RedisStorage`, shared by several daemons (the ``redis`` extra).
+- ``postgresql://user@host/db``: :class:`~.postgres.PostgresStorage`, shared by several
+  daemons (the ``postgres`` extra).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from urllib.parse import urlsplit
 
-from .base import FsyncPolicy, Storage, StorageError, StorageOptions
+from .base import FsyncPolicy, LockLost, Storage, StorageError, StorageOptions
+from .urls import parse_postgres_url, parse_redis_url, redact
 
 __all__ = [
     "FsyncPolicy",
+    "LockLost",
     "Storage",
     "StorageError",
     "StorageOptions",
@@ -21,12 +28,24 @@ __all__ = [
     "open_storage",
 ]
 
+_REDIS = ("sessionserver.storage.redisdb", "RedisStorage", False)
+_POSTGRES = ("sessionserver.storage.postgres", "PostgresStorage", False)
+
 #: scheme -> (module, class, whether the URL names an absolute path)
 _REGISTRY: dict[str, tuple[str, str, bool]] = {
     "memory": ("sessionserver.storage.memory", "MemoryStorage", False),
     "file": ("sessionserver.storage.file", "FileStorage", True),
     "sqlite": ("sessionserver.storage.sqlite", "SqliteStorage", True),
+    "redis": _REDIS,
+    "rediss": _REDIS,
+    "redis+cluster": _REDIS,
+    "rediss+cluster": _REDIS,
+    "postgresql": _POSTGRES,
+    "postgres": _POSTGRES,
 }
+
+#: The driver a network store needs, and the extra that installs it.
+_DRIVERS = {_REDIS: ("redis", "redis"), _POSTGRES: ("psycopg_pool", "postgres")}
 
 
 def _schemes() -> str:
@@ -47,7 +66,18 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in _REGISTRY:
-        raise ValueError(f"unknown storage {url!r} (use one of {_schemes()})")
+        raise ValueError(f"unknown storage {redact(url)!r} (use one of {_schemes()})")
+    entry = _REGISTRY[scheme]
+    if entry is _REDIS:
+        parse_redis_url(url)
+    elif entry is _POSTGRES:
+        parse_postgres_url(url)
+    if entry in _DRIVERS:
+        module, extra = _DRIVERS[entry]
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(
+                f"storage {scheme}:// needs the {extra} extra: pip install 'sessionserver[{extra}]'"
+            )
     if _REGISTRY[scheme][2]:
         if parts.netloc or not parts.path.startswith("/") or parts.path == "/":
             raise ValueError(

@@ -19,12 +19,21 @@ every container:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
 from .worker import Barrier
 
-__all__ = ["FsyncPolicy", "Storage", "StorageError", "StorageEvents", "StorageOptions"]
+__all__ = [
+    "FsyncPolicy",
+    "LockLost",
+    "Storage",
+    "StorageError",
+    "StorageEvents",
+    "StorageOptions",
+    "user_id",
+]
 
 FsyncPolicy = Literal["always", "everysec", "no"]
 
@@ -46,12 +55,35 @@ class StorageError(Exception):
     """The container cannot do what was asked (disk full, database gone, ...)."""
 
 
+class LockLost(StorageError):
+    """A save was refused: the daemon's lease on the session's lock lapsed in the shared store
+    (another daemon may hold the lock now)."""
+
+
+def user_id(data: dict[bytes, bytes], keys: tuple[bytes, ...]) -> bytes | None:
+    """The user a session belongs to: the value of the first of ``keys`` it has, a JSON
+    string or number taken as the plain id (``"42"`` and ``42`` are the same user)."""
+    for key in keys:
+        value = data.get(key)
+        if value is not None:
+            return plain_user(value)
+    return None
+
+
+def plain_user(value: bytes) -> bytes:
+    """A user id as stored (a JSON string or number) or as asked for, as the plain id."""
+    if len(value) >= 2 and value[:1] == b'"' and value[-1:] == b'"':
+        return value[1:-1]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class StorageOptions:
     """What every container needs to know about lifetimes and durability.
 
     Attributes:
         ttl: default idle lifetime in seconds (sliding on every access).
+        user_keys: the keys whose value names a session's user (see :func:`user_id`).
         max_lifetime: absolute lifetime in seconds from creation, or None.
         fsync: what survives a power loss: ``always`` (fsync before every ``ok``),
             ``everysec`` (at most a second of acknowledged writes lost) or ``no`` (the OS
@@ -61,6 +93,8 @@ class StorageOptions:
     ttl: int = 1440
     max_lifetime: int | None = None
     fsync: FsyncPolicy = "everysec"
+    #: The session keys that name a session's user (shared containers index them).
+    user_keys: tuple[bytes, ...] = ()
 
 
 class Storage(ABC):
@@ -79,6 +113,13 @@ class Storage(ABC):
     #: synchronous twins :meth:`load_now` and :meth:`save_now` on its per-line path instead
     #: of running a coroutine per command.
     inline: ClassVar[bool] = False
+    #: Whether several daemons may use one store at once.  Such a container also keeps the
+    #: session locks (:meth:`lock_acquire` and the rest) and the user index
+    #: (:meth:`user_sessions`), so that nothing shared lives in one daemon's memory.
+    shared: ClassVar[bool] = False
+    #: Whether the store drops expired sessions by itself (Redis's TTLs); its
+    #: :meth:`purge_expired` then has nothing to reclaim and returns 0.
+    native_expiry: ClassVar[bool] = False
 
     def __init__(self, url: str, options: StorageOptions) -> None:
         self.url = url
@@ -88,6 +129,11 @@ class Storage(ABC):
         self.available = True
         #: Who hears of saves, drops and renames (set by the daemon before ``start``).
         self.events: StorageEvents | None = None
+        #: Shared containers: the token under which this daemon holds a session's lock, if it
+        #: does (set by the daemon's lock table).  ``save`` refuses with :class:`LockLost`
+        #: when the store no longer has that token, so a daemon whose lease lapsed (a long
+        #: pause, a partition) can never overwrite the next holder's work.
+        self.fence: Callable[[bytes], bytes | None] | None = None
 
     async def replay(self) -> None:  # noqa: B027 - optional hook
         """Report every stored session to ``events`` (``saved``), once, after ``start``."""
@@ -166,6 +212,27 @@ class Storage(ABC):
     @abstractmethod
     async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
         """The session's pairs and seconds left, without counting as an access."""
+
+    # -- shared containers only --------------------------------------------------------------
+
+    async def lock_acquire(self, sid: bytes, token: bytes, lease: float) -> bool:
+        """Take the session's lock for ``token`` if nobody holds it (or the holder's lease
+        lapsed), for ``lease`` seconds of the store's clock."""
+        raise NotImplementedError
+
+    async def lock_renew(self, held: list[tuple[bytes, bytes]], lease: float) -> list[bool]:
+        """Extend each ``(sid, token)`` lock still held under that token by ``lease`` seconds;
+        for each, whether it still was."""
+        raise NotImplementedError
+
+    async def lock_release(self, sid: bytes, token: bytes) -> None:
+        """Release the lock if ``token`` still holds it."""
+        raise NotImplementedError
+
+    async def user_sessions(self, user: bytes, now: float) -> list[bytes]:
+        """The ids of the sessions that name ``user`` (see :func:`user_id`), live ones at
+        least: callers check each before acting on it."""
+        raise NotImplementedError
 
     @abstractmethod
     async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:

@@ -1,34 +1,56 @@
 """The storage contract, run against every container (after Django's SessionTestsMixin).
 
-Times are passed in explicitly, so expiry is tested without sleeping.
+Times are passed in explicitly, so expiry is tested without sleeping.  They start at the real
+clock: the network stores also set their native TTLs (relative to ``now``), which must not
+lapse in the middle of a test.  Redis and PostgreSQL are the real servers of this machine, each
+test under its own key prefix or schema.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sessionserver.storage import Storage, StorageOptions, open_storage
 
+from ..stores import (
+    drop_postgres_schema,
+    drop_redis_prefix,
+    postgres_storage_url,
+    redis_storage_url,
+    unique_name,
+)
+
 pytestmark = pytest.mark.anyio
 
-CONTAINERS = ["memory", "file", "sqlite"]
+CONTAINERS = ["memory", "file", "sqlite", "redis"]
+#: Containers several daemons may share (locks and the user index live in the store).
+SHARED = ["redis"]
 
-T0 = 1_000_000.0
+T0 = float(int(time.time()))
 A = b"0123456789abcdef0123456789abcdef"
 B = b"fedcba9876543210fedcba9876543210"
 
 
-def _url(name: str, tmp_path: Path) -> str:
+def _url(name: str, tmp_path: Path, unique: str = "") -> str:
     return {
         "memory": "memory://",
         "file": f"file://{tmp_path}/files",
         "sqlite": f"sqlite://{tmp_path}/sessions.db",
+        "redis": redis_storage_url(unique),
+        "postgres": postgres_storage_url(unique),
     }[name]
+
+
+def _drop(name: str, unique: str) -> None:
+    if name == "redis":
+        drop_redis_prefix(unique)
+    elif name == "postgres":
+        drop_postgres_schema(unique)
 
 
 Factory = Callable[..., Awaitable[Storage]]
@@ -38,21 +60,40 @@ def _names(path: Path) -> list[str]:
     return sorted(p.name for p in path.rglob("*"))
 
 
-@pytest.fixture(params=CONTAINERS)
-async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+async def _factory(name: str, tmp_path: Path) -> AsyncIterator[Factory]:
     opened: list[Storage] = []
+    unique = unique_name("contract")
 
-    async def factory(ttl: int = 100, max_lifetime: int | None = None) -> Storage:
+    async def factory(
+        ttl: int = 100, max_lifetime: int | None = None, user_keys: tuple[bytes, ...] = ()
+    ) -> Storage:
         storage = open_storage(
-            _url(request.param, tmp_path), StorageOptions(ttl=ttl, max_lifetime=max_lifetime)
+            _url(name, tmp_path, unique),
+            StorageOptions(ttl=ttl, max_lifetime=max_lifetime, user_keys=user_keys),
         )
         await storage.start()
         opened.append(storage)
         return storage
 
-    yield factory
-    for storage in opened:
-        await storage.stop()
+    try:
+        yield factory
+    finally:
+        for storage in opened:
+            await storage.stop()
+        _drop(name, unique)
+
+
+@pytest.fixture(params=CONTAINERS)
+async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    async for factory in _factory(request.param, tmp_path):
+        yield factory
+
+
+@pytest.fixture(params=SHARED)
+async def make_shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    """Two containers made by one of these factories share one store."""
+    async for factory in _factory(request.param, tmp_path):
+        yield factory
 
 
 async def test_create_then_load(make: Factory) -> None:
@@ -147,10 +188,13 @@ async def test_purge_reclaims_only_what_expired(make: Factory) -> None:
     s = await make(ttl=10)
     await s.create(A, {}, T0)
     await s.create(B, {}, T0 + 5)
+    # A store with native expiry reclaims by itself (tests/storage/test_redis.py watches it).
+    one = 0 if s.native_expiry else 1
     assert await s.purge_expired(T0 + 5) == 0
-    assert await s.purge_expired(T0 + 12) == 1
+    assert await s.purge_expired(T0 + 12) == one
+    assert await s.count(T0 + 12) == 1
     assert await s.load(B, T0 + 12) is not None
-    assert await s.purge_expired(T0 + 100) == 1
+    assert await s.purge_expired(T0 + 100) == one
     assert await s.count(T0 + 100) == 0
 
 
@@ -217,12 +261,22 @@ async def test_a_large_session(make: Factory) -> None:
     assert await s.load(A, T0) == data
 
 
-@pytest.mark.parametrize("name", ["file", "sqlite"])
+PERSISTENT = [name for name in CONTAINERS if name != "memory"]
+
+
+@pytest.fixture
+def unique(request: pytest.FixtureRequest) -> Iterator[str]:
+    name = unique_name("restart")
+    yield name
+    _drop(request.node.callspec.params["name"], name)
+
+
+@pytest.mark.parametrize("name", PERSISTENT)
 async def test_persistent_containers_keep_everything_across_a_restart(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, unique: str
 ) -> None:
     now = time.time()
-    url = _url(name, tmp_path)
+    url = _url(name, tmp_path, unique)
     s = open_storage(url, StorageOptions(ttl=100, max_lifetime=1000))
     await s.start()
     await s.create(A, {b"k": b"v"}, now)
@@ -241,9 +295,11 @@ async def test_persistent_containers_keep_everything_across_a_restart(
         await again.stop()
 
 
-@pytest.mark.parametrize("name", ["file", "sqlite"])
-async def test_expired_sessions_are_dropped_at_start(name: str, tmp_path: Path) -> None:
-    url = _url(name, tmp_path)
+@pytest.mark.parametrize("name", PERSISTENT)
+async def test_expired_sessions_are_dropped_at_start(
+    name: str, tmp_path: Path, unique: str
+) -> None:
+    url = _url(name, tmp_path, unique)
     s = open_storage(url, StorageOptions(ttl=10))
     await s.start()
     await s.create(A, {}, time.time() - 60)
@@ -255,3 +311,96 @@ async def test_expired_sessions_are_dropped_at_start(name: str, tmp_path: Path) 
         assert await again.count(time.time()) == 1
     finally:
         await again.stop()
+
+
+async def test_peek_is_not_an_access(make: Factory) -> None:
+    s = await make(ttl=10)
+    await s.create(A, {b"k": b"v"}, T0)
+    found = await s.peek(A, T0 + 9)
+    assert found is not None
+    data, left = found
+    assert data == {b"k": b"v"} and left == pytest.approx(1)
+    assert await s.load(A, T0 + 10.5) is None  # the peek did not slide the expiry
+    assert await s.peek(A, T0 + 10.5) is None
+
+
+async def test_scan_visits_every_live_session(make: Factory) -> None:
+    s = await make(ttl=10)
+    live = {b"%032x" % (0xABC000 + i) for i in range(25)}
+    for sid in live:
+        await s.create(sid, {b"n": sid}, T0 + 5)
+    await s.create(A, {}, T0)  # expired by T0 + 12
+    seen: list[bytes] = []
+    cursor = 0
+    for _ in range(100):
+        cursor, ids = await s.scan(cursor, 10, T0 + 12)
+        seen.extend(ids)
+        if cursor == 0:
+            break
+    assert cursor == 0
+    assert set(seen) == live
+
+
+# -- containers several daemons share: locks, fencing and the user index live in the store ----
+
+
+async def test_a_lock_is_exclusive_across_containers(make_shared: Factory) -> None:
+    one, two = await make_shared(), await make_shared()  # two daemons, one store
+    assert await one.lock_acquire(A, b"t1", 5)
+    assert not await two.lock_acquire(A, b"t2", 5)
+    assert not await one.lock_acquire(A, b"t3", 5)  # not re-entrant: tokens are owners
+    await two.lock_release(A, b"t2")  # not the holder: no effect
+    assert await one.lock_renew([(A, b"t1"), (B, b"t1")], 5) == [True, False]
+    assert await two.lock_renew([(A, b"t2")], 5) == [False]
+    await one.lock_release(A, b"t1")
+    assert await two.lock_acquire(A, b"t2", 5)
+    assert await one.lock_acquire(B, b"t1", 5)  # locks are per session
+
+
+async def test_a_lapsed_lease_frees_the_lock(make_shared: Factory) -> None:
+    one, two = await make_shared(), await make_shared()
+    assert await one.lock_acquire(A, b"t1", 0.2)
+    assert await one.lock_renew([(A, b"t1")], 0.2) == [True]
+    await asyncio.sleep(0.35)  # the store's clock: a lapsed lease is gone
+    assert await two.lock_acquire(A, b"t2", 5)
+    assert await one.lock_renew([(A, b"t1")], 5) == [False]
+
+
+async def test_a_save_is_fenced_by_the_lock_token(make_shared: Factory) -> None:
+    from sessionserver.storage import LockLost
+
+    one, two = await make_shared(ttl=100), await make_shared(ttl=100)
+    now = time.time()
+    assert await one.create(A, {b"k": b"0"}, now)
+    assert await one.lock_acquire(A, b"t1", 0.2)
+    one.fence = {A: b"t1"}.get
+    assert await one.save(A, {b"k": b"1"}, now)
+    await asyncio.sleep(0.35)
+    assert await two.lock_acquire(A, b"t2", 5)
+    two.fence = {A: b"t2"}.get
+    with pytest.raises(LockLost):
+        await one.save(A, {b"k": b"stale"}, now)
+    assert await two.save(A, {b"k": b"2"}, now)
+    assert await one.load(A, now) == {b"k": b"2"}
+
+
+async def test_the_user_index_follows_saves_renames_and_deletes(make_shared: Factory) -> None:
+    keys = (b"_user_id", b"_auth_user_id")
+    one, two = await make_shared(user_keys=keys), await make_shared(user_keys=keys)
+    now = time.time()
+    c = b"%032x" % 0xC
+    await one.create(A, {b"_user_id": b'"42"'}, now)
+    await one.create(B, {b"_auth_user_id": b"42", b"x": b"1"}, now)
+    await one.create(c, {b"_user_id": b"7"}, now)
+    await one.create(b"%032x" % 0xD, {b"x": b"no user"}, now)
+    assert sorted(await two.user_sessions(b"42", now)) == sorted([A, B])
+    assert await two.user_sessions(b'"42"', now) == await two.user_sessions(b"42", now)
+    await two.save(A, {b"_user_id": b"7"}, now)  # A changes hands
+    assert await one.user_sessions(b"42", now) == [B]
+    assert sorted(await one.user_sessions(b"7", now)) == sorted([A, c])
+    assert await one.rename(B, b"%032x" % 0xE, now)
+    assert await two.user_sessions(b"42", now) == [b"%032x" % 0xE]
+    assert await two.delete(b"%032x" % 0xE, now)
+    assert await one.user_sessions(b"42", now) == []
+    await one.save(c, {b"x": b"logged out"}, now)
+    assert await two.user_sessions(b"7", now) == [A]

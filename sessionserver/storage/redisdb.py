@@ -1,0 +1,621 @@
+"""``redis://``, ``rediss://`` and ``redis+cluster://``: sessions in Redis, shared by daemons.
+
+Several daemons may point at one Redis (or one Redis Cluster) and behave as one server: the
+sessions, their locks and the user index all live in Redis, never in a daemon's memory.
+
+Keys, under a prefix (``?prefix=``, default ``sessionserver``), each with the session id as
+its hash tag so that a session and its lock share a cluster slot:
+
+- ``<prefix>:s:{<id>}``, a hash: the session's pairs, plus four fields whose names start with a
+  space (which no session key can contain): `` c`` created, `` a`` last access, `` t`` the
+  session's own idle lifetime when it has one, `` u`` the user it names.  Its Redis TTL is set
+  to the session's deadline, so Redis reclaims expired sessions by itself; the scripts also
+  compare the deadline against the daemon's clock, so an expired session is absent at once.
+  An access updates `` a`` and the TTL only: the pairs are never rewritten by a refresh.
+- ``<prefix>:l:{<id>}``: the session's write lock, a random token set with ``SET NX PX`` and
+  released or extended only by a script that compares the token first.  A save under a lock
+  carries the token and is refused (:class:`~.base.LockLost`) if the lock changed hands.
+- ``<prefix>:u:{<user>}``, a set: the sessions that name the user.  Kept on create, save,
+  rename and delete; members whose session expired or changed hands are pruned when the set
+  is read and by a slow background sweep.
+
+Every multi-step change is one Lua script on one key's slot, so it is atomic in a cluster as
+on a single server.  Rename is the exception (two slots): the new session is created first and
+the old one deleted second, both under the session's lock.
+
+Connection errors and timeouts (``?timeout=`` seconds, default 5) surface as
+:class:`~.base.StorageError`, which the daemon answers with ``err``; redis-py reconnects by
+itself once Redis is back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import NoScriptError, RedisError
+from redis.retry import Retry
+
+from ..ids import is_valid_id
+from .base import LockLost, Storage, StorageError, StorageOptions, plain_user, user_id
+from .urls import parse_redis_url
+
+__all__ = ["RedisStorage"]
+
+T = TypeVar("T")
+
+#: Pairs per HSET inside a script (Lua's unpack() has a stack limit).
+_CHUNK = 500
+
+# The deadline of a session from its meta fields; every script starts with it.
+_PRELUDE = """
+local function deadline(c, a, t, ttl, maxlife)
+  local d = tonumber(a) + tonumber(t or ttl)
+  if maxlife > 0 then
+    local e = tonumber(c) + maxlife
+    if e < d then d = e end
+  end
+  return d
+end
+local function expire(key, d, now)
+  redis.call('PEXPIRE', key, math.max(1, math.ceil((d - now) * 1000)))
+end
+local function hset(key, fields)
+  for i = 1, #fields, STEP do
+    redis.call('HSET', key, unpack(fields, i, math.min(i + STEP - 1, #fields)))
+  end
+end
+""".replace("STEP", str(2 * _CHUNK))
+
+# KEYS: session.  ARGV: now, ttl, maxlife, touch (1/0).
+# -> false, or {flat pairs, seconds left}
+_LOAD = """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+local meta, out = {}, {}
+for i = 1, #h, 2 do
+  local f = h[i]
+  if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else
+    out[#out + 1] = f
+    out[#out + 1] = h[i + 1]
+  end
+end
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local d = deadline(meta[' c'], meta[' a'], meta[' t'], ttl, maxlife)
+if d <= now then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+if ARGV[4] == '1' then
+  redis.call('HSET', KEYS[1], ' a', ARGV[1])
+  d = deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife)
+  expire(KEYS[1], d, now)
+end
+return {out, tostring(d - now)}
+"""
+
+# KEYS: session.  ARGV: now, ttl, maxlife, user ('' for none), pairs...  -> 1 or 0
+_CREATE = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
+if m[2] then
+  if deadline(m[1], m[2], m[3], ttl, maxlife) > now then return 0 end
+  redis.call('DEL', KEYS[1])
+end
+local fields = {' c', ARGV[1], ' a', ARGV[1]}
+if ARGV[4] ~= '' then
+  fields[5] = ' u'
+  fields[6] = ARGV[4]
+end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+hset(KEYS[1], fields)
+expire(KEYS[1], deadline(ARGV[1], ARGV[1], nil, ttl, maxlife), now)
+return 1
+"""
+
+# KEYS: session, lock.  ARGV: now, ttl, maxlife, token ('' for none), user ('' for none),
+# pairs...  -> {1, old user} saved, {0} absent or expired, {-1} the lock changed hands
+_SAVE = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
+if not m[2] then return {0} end
+if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
+  redis.call('DEL', KEYS[1])
+  return {0}
+end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1} end
+redis.call('DEL', KEYS[1])
+local fields = {' c', m[1], ' a', ARGV[1]}
+if m[3] then
+  fields[#fields + 1] = ' t'
+  fields[#fields + 1] = m[3]
+end
+if ARGV[5] ~= '' then
+  fields[#fields + 1] = ' u'
+  fields[#fields + 1] = ARGV[5]
+end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+hset(KEYS[1], fields)
+expire(KEYS[1], deadline(m[1], ARGV[1], m[3], ttl, maxlife), now)
+return {1, m[4] or ''}
+"""
+
+# KEYS: session.  ARGV: now, ttl, maxlife.  -> {1, user} deleted, {0} absent or expired
+_DELETE = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
+if not m[2] then return {0} end
+redis.call('DEL', KEYS[1])
+if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then return {0} end
+return {1, m[4] or ''}
+"""
+
+# KEYS: session.  ARGV: now, ttl, maxlife.
+# -> false, or {flat fields including the meta fields, seconds left}
+_RAW = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
+if not m[2] then return false end
+local d = deadline(m[1], m[2], m[3], ttl, maxlife)
+if d <= now then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+return {redis.call('HGETALL', KEYS[1]), tostring(d - now)}
+"""
+
+# KEYS: session.  ARGV: now, ms to live, fields...  -> 1 created, 0 taken
+_RESTORE = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
+if m[2] then
+  if deadline(m[1], m[2], m[3], ttl, maxlife) > now then return 0 end
+  redis.call('DEL', KEYS[1])
+end
+local fields = {}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+hset(KEYS[1], fields)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# KEYS: session.  ARGV: now, ttl, maxlife, idle (-1: only expiry), user ('': any)
+# -> 1 live (and older than idle / naming user, when asked), 0 not
+_CHECK = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
+if not m[2] then return 0 end
+if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+if ARGV[5] ~= '' and m[4] ~= ARGV[5] then return 0 end
+return 1
+"""
+
+# KEYS: session.  ARGV: now, ttl, maxlife, idle.  -> {1, user} deleted as idle, {0} not
+_GC = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
+if not m[2] then return {0} end
+if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
+  redis.call('DEL', KEYS[1])
+  return {0}
+end
+if tonumber(m[2]) < now - tonumber(ARGV[4]) then
+  redis.call('DEL', KEYS[1])
+  return {1, m[4] or ''}
+end
+return {0}
+"""
+
+# KEYS: session.  ARGV: now, ttl, maxlife, new ttl.  -> 1 or 0
+_SET_TTL = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
+if not m[2] then return 0 end
+if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('HSET', KEYS[1], ' a', ARGV[1], ' t', ARGV[4])
+expire(KEYS[1], deadline(m[1], ARGV[1], ARGV[4], ttl, maxlife), now)
+return 1
+"""
+
+# KEYS: lock.  ARGV: token, ms.  -> 1 extended, 0 not held by token
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# KEYS: lock.  ARGV: token.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class _Script:
+    """A Lua script called by its SHA, loaded on first use (and again after a restart or a
+    ``SCRIPT FLUSH`` of the server, or on a cluster node that has not seen it)."""
+
+    def __init__(self, body: str) -> None:
+        import hashlib
+
+        self.text = _PRELUDE + body
+        self.sha = hashlib.sha1(self.text.encode()).hexdigest()
+
+    async def __call__(self, client: Any, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        try:
+            return await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return await client.execute_command("EVAL", self.text, len(keys), *keys, *args)
+
+    def queue(self, pipe: Any, keys: Sequence[bytes], args: Sequence[Any]) -> None:
+        """Add the call to a pipeline (as EVAL: batches are rare, and a pipeline cannot retry
+        one command after NOSCRIPT)."""
+        pipe.execute_command("EVAL", self.text, len(keys), *keys, *args)
+
+
+_LOAD_S = _Script(_LOAD)
+_CREATE_S = _Script(_CREATE)
+_SAVE_S = _Script(_SAVE)
+_DELETE_S = _Script(_DELETE)
+_RAW_S = _Script(_RAW)
+_RESTORE_S = _Script(_RESTORE)
+_CHECK_S = _Script(_CHECK)
+_GC_S = _Script(_GC)
+_SET_TTL_S = _Script(_SET_TTL)
+_RENEW_S = _Script(_RENEW)
+_UNLOCK_S = _Script(_UNLOCK)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Redis's failures as the storage's."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StorageError(f"redis: {exc}") from exc
+    except (TimeoutError, OSError) as exc:
+        raise StorageError(f"redis: {exc or type(exc).__name__}") from exc
+
+
+def _s(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+class RedisStorage(Storage):
+    """Sessions in Redis or Redis Cluster; see the module docstring."""
+
+    scheme = "redis"
+    shared = True
+    native_expiry = True
+
+    def __init__(self, url: str, options: StorageOptions) -> None:
+        super().__init__(url, options)
+        target, self.cluster, prefix, self.timeout, self.max_connections = parse_redis_url(url)
+        self._target = target
+        self._prefix = prefix.encode()
+        self._client: Any = None
+        self._ttl = str(options.ttl).encode()
+        self._maxlife = str(options.max_lifetime or 0).encode()
+        self._user_keys = options.user_keys
+        self._sweep_cursor = 0
+        self._sweep_at = 0.0
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def _skey(self, sid: bytes) -> bytes:
+        return self._prefix + b":s:{" + sid + b"}"
+
+    def _lkey(self, sid: bytes) -> bytes:
+        return self._prefix + b":l:{" + sid + b"}"
+
+    def _ukey(self, user: bytes) -> bytes:
+        return self._prefix + b":u:{" + user + b"}"
+
+    def _sid(self, key: bytes) -> bytes:
+        return key[len(self._prefix) + 4 : -1]
+
+    def _args(self, now: float) -> list[bytes]:
+        return [repr(now).encode(), self._ttl, self._maxlife]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", "")) + (
+            f" (prefix {self._prefix.decode()})"
+        )
+
+    async def start(self) -> None:
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 1)
+        common: dict[str, Any] = {
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": retry,
+            "health_check_interval": 30,
+        }
+        if self.cluster:
+            self._client = RedisCluster.from_url(
+                self._target, max_connections=self.max_connections, **common
+            )
+        else:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self._target,
+                max_connections=self.max_connections,
+                timeout=self.timeout,
+                **common,
+            )
+            self._client = aioredis.Redis.from_pool(pool)  # closes the pool with it
+        with _errors():
+            await self._client.ping()
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            with _errors():
+                await client.aclose()
+
+    def info(self) -> dict[str, int | float | str]:
+        return {"redis_cluster": int(self.cluster)}
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _call(self, script: _Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+        with _errors():
+            return await script(self._client, keys, args)
+
+    async def _batch(
+        self, calls: list[tuple[_Script, Sequence[bytes], Sequence[Any]]]
+    ) -> list[Any]:
+        """Several script calls in one pipeline (per node in a cluster); their results."""
+        if not calls:
+            return []
+        with _errors():
+            pipe = self._client.pipeline(transaction=False)
+            for script, keys, args in calls:
+                script.queue(pipe, keys, args)
+            return list(await pipe.execute())
+
+    def _user(self, data: dict[bytes, bytes]) -> bytes:
+        return (user_id(data, self._user_keys) or b"") if self._user_keys else b""
+
+    async def _reindex(self, sid: bytes, old: bytes, new: bytes) -> None:
+        """Move ``sid`` from ``old``'s set to ``new``'s (either may be empty)."""
+        if old == new:
+            return
+        with _errors():
+            if old:
+                await self._client.srem(self._ukey(old), sid)
+            if new:
+                await self._client.sadd(self._ukey(new), sid)
+
+    @staticmethod
+    def _flat(data: dict[bytes, bytes]) -> list[bytes]:
+        flat: list[bytes] = []
+        for key, value in data.items():
+            flat.append(key)
+            flat.append(value)
+        return flat
+
+    async def _scan_keys(self, cursor: int, match: bytes, count: int) -> tuple[int, list[bytes]]:
+        """One SCAN step over every node: the cursor's high bits name the node (cluster)."""
+        with _errors():
+            if not self.cluster:
+                following, keys = await self._client.scan(cursor, match=match, count=count)
+                return int(following), list(keys)
+            nodes = sorted(self._client.get_primaries(), key=lambda n: n.name)
+            index, inner = divmod(cursor, 1 << 64)
+            if index >= len(nodes):
+                return 0, []
+            following, keys = await self._client.execute_command(
+                "SCAN", inner, "MATCH", match, "COUNT", count, target_nodes=nodes[index]
+            )
+            following = int(following)
+            if following == 0:
+                following = 0 if index + 1 >= len(nodes) else (index + 1) << 64
+            else:
+                following += index << 64
+            return following, list(keys)
+
+    async def _each_key(
+        self, match: bytes, step: Callable[[list[bytes]], Awaitable[None]], count: int = 1000
+    ) -> None:
+        cursor = 0
+        while True:
+            cursor, keys = await self._scan_keys(cursor, match, count)
+            if keys:
+                await step(keys)
+            if cursor == 0:
+                return
+
+    # -- the contract -----------------------------------------------------------------------
+
+    async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+        if not is_valid_id(sid):
+            return None
+        found = await self._call(_LOAD_S, [self._skey(sid)], [*self._args(now), b"1"])
+        if not found:
+            return None
+        flat = found[0]
+        return dict(zip(flat[::2], flat[1::2], strict=True))
+
+    async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
+        if not is_valid_id(sid):
+            return None
+        found = await self._call(_LOAD_S, [self._skey(sid)], [*self._args(now), b"0"])
+        if not found:
+            return None
+        flat, left = found
+        return dict(zip(flat[::2], flat[1::2], strict=True)), float(left)
+
+    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        if not is_valid_id(sid):
+            return False
+        user = self._user(data)
+        created = await self._call(
+            _CREATE_S, [self._skey(sid)], [*self._args(now), user, *self._flat(data)]
+        )
+        if not created:
+            return False
+        await self._reindex(sid, b"", user)
+        return True
+
+    async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        if not is_valid_id(sid):
+            return False
+        token = (self.fence(sid) if self.fence is not None else None) or b""
+        user = self._user(data)
+        result = await self._call(
+            _SAVE_S,
+            [self._skey(sid), self._lkey(sid)],
+            [*self._args(now), token, user, *self._flat(data)],
+        )
+        if result[0] == -1:
+            raise LockLost("the session's lock changed hands")
+        if result[0] == 0:
+            return False
+        await self._reindex(sid, _s(result[1]), user)
+        return True
+
+    async def delete(self, sid: bytes, now: float) -> bool:
+        if not is_valid_id(sid):
+            return False
+        result = await self._call(_DELETE_S, [self._skey(sid)], self._args(now))
+        if not result[0]:
+            return False
+        await self._reindex(sid, _s(result[1]), b"")
+        return True
+
+    async def rename(self, old: bytes, new: bytes, now: float) -> bool:
+        if not (is_valid_id(old) and is_valid_id(new)) or old == new:
+            return False
+        # Two slots in a cluster: copy to the new id, then delete the old one (under the
+        # session's lock, so no writer comes between).
+        found = await self._call(_RAW_S, [self._skey(old)], self._args(now))
+        if not found:
+            return False
+        fields, left = found
+        ms = max(1, int(float(left) * 1000))
+        if not await self._call(_RESTORE_S, [self._skey(new)], [*self._args(now), ms, *fields]):
+            return False
+        gone = await self._call(_DELETE_S, [self._skey(old)], self._args(now))
+        if not gone[0]:  # deleted meanwhile: it must not live on under the new id
+            await self._call(_DELETE_S, [self._skey(new)], self._args(now))
+            return False
+        user = _s(gone[1])
+        if user:
+            with _errors():
+                pipe = self._client.pipeline(transaction=False)
+                pipe.srem(self._ukey(user), old)
+                pipe.sadd(self._ukey(user), new)
+                await pipe.execute()
+        return True
+
+    async def get_ttl(self, sid: bytes, now: float) -> float | None:
+        found = await self.peek(sid, now)
+        return None if found is None else found[1]
+
+    async def set_ttl(self, sid: bytes, ttl: int, now: float) -> bool:
+        if not is_valid_id(sid):
+            return False
+        return bool(await self._call(_SET_TTL_S, [self._skey(sid)], [*self._args(now), ttl]))
+
+    async def purge_expired(self, now: float) -> int:
+        # Redis drops expired sessions itself.  What is left to tidy is the user index: every
+        # ten seconds, one step through the user sets, dropping members that are gone.
+        if self._user_keys and time.monotonic() >= self._sweep_at:
+            self._sweep_at = time.monotonic() + 10
+            self._sweep_cursor, keys = await self._scan_keys(
+                self._sweep_cursor, self._prefix + b":u:*", 100
+            )
+            for key in keys:
+                user = key[len(self._prefix) + 4 : -1]
+                await self._live_members(user, now)
+        return 0
+
+    async def gc(self, idle: float, now: float) -> int:
+        removed = 0
+
+        async def step(keys: list[bytes]) -> None:
+            nonlocal removed
+            args = [*self._args(now), repr(float(idle)).encode()]
+            results = await self._batch([(_GC_S, [key], args) for key in keys])
+            for key, result in zip(keys, results, strict=True):
+                if result[0]:
+                    removed += 1
+                    await self._reindex(self._sid(key), _s(result[1]), b"")
+
+        await self._each_key(self._prefix + b":s:*", step)
+        return removed
+
+    async def _live(self, keys: list[bytes], now: float, user: bytes = b"") -> list[bool]:
+        args = [*self._args(now), b"-1", user]
+        return [bool(r) for r in await self._batch([(_CHECK_S, [key], args) for key in keys])]
+
+    async def count(self, now: float) -> int:
+        total = 0
+
+        async def step(keys: list[bytes]) -> None:
+            nonlocal total
+            total += sum(await self._live(keys, now))
+
+        await self._each_key(self._prefix + b":s:*", step)
+        return total
+
+    async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
+        following, keys = await self._scan_keys(cursor, self._prefix + b":s:*", count)
+        live = await self._live(keys, now) if keys else []
+        return following, [self._sid(k) for k, ok in zip(keys, live, strict=True) if ok]
+
+    # -- locks ------------------------------------------------------------------------------
+
+    async def lock_acquire(self, sid: bytes, token: bytes, lease: float) -> bool:
+        with _errors():
+            return bool(
+                await self._client.set(
+                    self._lkey(sid), token, nx=True, px=max(1, int(lease * 1000))
+                )
+            )
+
+    async def lock_renew(self, held: list[tuple[bytes, bytes]], lease: float) -> list[bool]:
+        ms = max(1, int(lease * 1000))
+        results = await self._batch(
+            [(_RENEW_S, [self._lkey(sid)], [token, ms]) for sid, token in held]
+        )
+        return [bool(r) for r in results]
+
+    async def lock_release(self, sid: bytes, token: bytes) -> None:
+        await self._call(_UNLOCK_S, [self._lkey(sid)], [token])
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def _live_members(self, user: bytes, now: float) -> list[bytes]:
+        key = self._ukey(user)
+        with _errors():
+            members = sorted(await self._client.smembers(key))
+        if not members:
+            return []
+        live = await self._live([self._skey(sid) for sid in members], now, user)
+        stale = [sid for sid, ok in zip(members, live, strict=True) if not ok]
+        if stale:
+            with _errors():
+                await self._client.srem(key, *stale)
+        return [sid for sid, ok in zip(members, live, strict=True) if ok]
+
+    async def user_sessions(self, user: bytes, now: float) -> list[bytes]:
+        return await self._live_members(plain_user(user), now)
