@@ -46,9 +46,8 @@ from ..protocol.replies import (
     Err,
     Raw,
 )
-from ..storage import StorageError
+from ..storage import LockLost, StorageError
 from .compat import authenticate
-from .eager import eager
 from .state import (
     MAX_KEY_LENGTH,
     MODES,
@@ -113,6 +112,9 @@ async def _finish(st: ConnectionState, close: bool) -> Err | None:
         assert st.sid is not None
         try:
             saved = await storage.save(st.sid, st.data, _now())
+        except LockLost:
+            st.lost = True  # another daemon holds the lock now: nothing was saved
+            return _release(st, close)
         except StorageError as exc:
             logger.error("saving a session failed: %s", exc)
     return _settle(st, close, saved)
@@ -123,7 +125,7 @@ def _finish_fast(st: ConnectionState, close: bool) -> Any:
         return _release(st, close)
     storage = st.storage
     if not (storage.inline and storage.available):
-        return eager(_finish(st, close))
+        return st.run(_finish(st, close))
     if not storage.save_now(st.sid, st.data, _now()):  # type: ignore[arg-type]
         return _settle(st, close, False)
     # _settle(st, close, True), inlined: this is the end of every write request.
@@ -214,7 +216,7 @@ def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
     sid = parts[1]
     storage = st.storage
     if not (storage.inline and st.sid is None):
-        return eager(_open(st, sid, mode))
+        return st.run(_open(st, sid, mode))
     # The per-line fast path: the same steps as _open() without a coroutine.
     if not ((sid.isalnum() and 8 <= len(sid) <= 128) or is_valid_id(sid)):
         return OPEN_FAILED
@@ -241,7 +243,24 @@ def cmd_open(st: ConnectionState, parts: list[Any]) -> Any:
         if not st.m.allow_client_ids:
             st.unlock()
             return OPEN_FAILED
-    return eager(_open_write(st, sid, waiter))
+    return st.run(_open_write(st, sid, waiter))
+
+
+async def _lock_fresh(st: ConnectionState, sid: bytes) -> bool:
+    """Lock a session id nobody else knows yet: at once here; in a shared store, one round trip
+    (False only if the store kept refusing for the whole lock timeout)."""
+    st.locked = sid
+    waiter = st.locks.acquire(sid, st, _now())
+    if waiter is None:
+        return True
+    try:
+        granted = await waiter
+    except BaseException:
+        st.unlock()
+        raise
+    if not granted:
+        st.locked = None
+    return granted
 
 
 async def _new(st: ConnectionState) -> bytes | Err:
@@ -258,14 +277,14 @@ async def _new(st: ConnectionState) -> bytes | Err:
         return STORAGE_UNAVAILABLE
     st.m.sessions_created += 1
     st.wrote()
-    st.locks.acquire(sid, st, _now())
-    st.locked = sid
+    if not await _lock_fresh(st, sid):
+        return LOCKED
     st.bind(sid, WRITE, {})
     return sid
 
 
 def cmd_new(st: ConnectionState, parts: list[Any]) -> Any:
-    return eager(_new(st))
+    return st.run(_new(st))
 
 
 # -- the working copy -------------------------------------------------------------------------
@@ -391,7 +410,7 @@ async def _destroy(st: ConnectionState) -> Err | None:
 
 
 def cmd_destroy(st: ConnectionState, parts: list[Any]) -> Any:
-    return eager(_destroy(st))
+    return st.run(_destroy(st))
 
 
 async def _regenerate(st: ConnectionState) -> bytes | Err:
@@ -407,16 +426,17 @@ async def _regenerate(st: ConnectionState) -> bytes | Err:
         return REGENERATE_FAILED
     st.wrote()
     st.unlock()  # waiters on the old id wake up to find it gone
-    st.locks.acquire(new, st, _now())
-    st.locked = new
     st.sid = new
+    if not await _lock_fresh(st, new):
+        st.unbind()
+        return LOCKED
     return new
 
 
 def cmd_regenerate_id(st: ConnectionState, parts: list[Any]) -> Any:
     if st.mode != WRITE:
         return LOCK_LOST if st.lost else READ_ONLY
-    return eager(_regenerate(st))
+    return st.run(_regenerate(st))
 
 
 async def _ttl(st: ConnectionState, seconds: int | None) -> int | Err | None:
@@ -435,11 +455,11 @@ async def _ttl(st: ConnectionState, seconds: int | None) -> int | Err | None:
 
 def cmd_ttl(st: ConnectionState, parts: list[Any]) -> Any:
     if len(parts) < 2:
-        return eager(_ttl(st, None))
+        return st.run(_ttl(st, None))
     value = seconds(parts[1], 1)
     if value is None:
         return INVALID_ARGUMENT
-    return eager(_ttl(st, value))
+    return st.run(_ttl(st, value))
 
 
 async def _gc(st: ConnectionState, idle: int) -> int:
@@ -452,7 +472,7 @@ def cmd_gc(st: ConnectionState, parts: list[Any]) -> Any:
     idle = seconds(parts[1], 0)
     if idle is None:
         return INVALID_ARGUMENT
-    return eager(_gc(st, idle))
+    return st.run(_gc(st, idle))
 
 
 # -- connection-level commands ----------------------------------------------------------------
@@ -482,4 +502,4 @@ async def _stats(st: ConnectionState) -> bytes:
 
 
 def cmd_stats(st: ConnectionState, parts: list[Any]) -> Any:
-    return eager(_stats(st))
+    return st.run(_stats(st))

@@ -13,11 +13,19 @@ Only sessions that are locked or waited on have an entry, so an idle daemon hold
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import secrets
 import time
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
-__all__ = ["LocalLocks", "LockOwner"]
+from ..storage import Storage, StorageError
+
+__all__ = ["STORE_LEASE", "LocalLocks", "LockOwner", "Locks", "SharedLocks"]
+
+logger = logging.getLogger(__name__)
 
 
 class LockOwner(Protocol):
@@ -42,6 +50,8 @@ class LocalLocks:
         self.waits_total = 0
         self.timeouts_total = 0
         self.leases_expired_total = 0
+        #: Called with a session id whenever its lock becomes free (nobody holds it).
+        self.on_free: Callable[[bytes], None] | None = None
 
     def __len__(self) -> int:
         return len(self._holders)
@@ -92,6 +102,8 @@ class LocalLocks:
                 self._hand_on(sid)
             else:
                 del self._holders[sid]
+                if self.on_free is not None:
+                    self.on_free(sid)
 
     def _hand_on(self, sid: bytes) -> None:
         now = time.time()
@@ -107,11 +119,20 @@ class LocalLocks:
                 return
         del self._queues[sid]
         del self._holders[sid]
+        if self.on_free is not None:
+            self.on_free(sid)
 
     def _time_out(self, fut: asyncio.Future[bool]) -> None:
         if not fut.done():
             self.timeouts_total += 1
             fut.set_result(False)
+
+    def revoke(self, sid: bytes) -> None:
+        """Take the lock from its holder (who is told) and hand it on."""
+        holder = self._holders.get(sid)
+        if holder is not None:
+            holder[0].lock_lost(sid)
+            self.release(sid, holder[0])
 
     def expire_leases(self, now: float) -> int:
         """Take locks away from holders past their lease; return how many."""
@@ -124,3 +145,169 @@ class LocalLocks:
             owner.lock_lost(sid)
             self.release(sid, owner)
         return len(expired)
+
+
+#: Seconds a daemon's lock lives in a shared store unless renewed (a third of it between
+#: renewals).  A daemon that dies holding locks loses them this long after its last renewal.
+STORE_LEASE = 10.0
+
+
+class SharedLocks:
+    """The lock table of a daemon that shares its store with other daemons.
+
+    Two levels.  This daemon's owners queue in a :class:`LocalLocks` (arrival order, bounded
+    wait, the client lease ``lease``); the owner at its head also holds the session's lock in
+    the store, under a random token with a short lease (``store_lease``) that a background task
+    renews while the lock is held here.  Hand-offs between this daemon's owners keep the store
+    lock; once nobody here holds or wants it, it is released in the store.  An owner whose
+    session is locked by another daemon polls the store, backing off from 5 to 50 ms, until the
+    lock comes free or its wait exceeds ``timeout`` (counted from its arrival, local queueing
+    included).  A daemon that dies stops renewing: its locks lapse ``store_lease`` seconds after
+    the last renewal.  The store's saves are fenced by the token (``Storage.fence``), so a
+    daemon whose lease lapsed (a long pause, a partition) cannot overwrite the next holder.
+    """
+
+    def __init__(
+        self, storage: Storage, *, timeout: float, lease: float, store_lease: float | None = None
+    ) -> None:
+        self.local = LocalLocks(timeout=timeout, lease=lease)
+        self.local.on_free = self._free
+        self.storage = storage
+        self.timeout = timeout
+        self.store_lease = store_lease if store_lease is not None else min(STORE_LEASE, lease / 3)
+        #: sid -> the token under which this daemon holds the session's lock in the store
+        self._tokens: dict[bytes, bytes] = {}
+        storage.fence = self._tokens.get
+        self._renewer: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.store_timeouts_total = 0
+        self.store_leases_lost_total = 0
+
+    # -- what the stats and housekeeping read --------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.local)
+
+    def waiting(self) -> int:
+        return self.local.waiting()
+
+    @property
+    def waits_total(self) -> int:
+        return self.local.waits_total
+
+    @property
+    def timeouts_total(self) -> int:
+        return self.local.timeouts_total + self.store_timeouts_total
+
+    @property
+    def leases_expired_total(self) -> int:
+        return self.local.leases_expired_total + self.store_leases_lost_total
+
+    def expire_leases(self, now: float) -> int:
+        return self.local.expire_leases(now)
+
+    # -- the LocalLocks interface --------------------------------------------------------------
+
+    def held(self, sid: bytes) -> bool:
+        return self.local.held(sid)
+
+    def holds(self, sid: bytes, owner: LockOwner) -> bool:
+        return self.local.holds(sid, owner)
+
+    def acquire(self, sid: bytes, owner: LockOwner, now: float) -> asyncio.Future[bool] | None:
+        """As :meth:`LocalLocks.acquire`; a future unless ``owner`` already holds the lock
+        (taking it in the store is a round trip at least).  The future may raise
+        :class:`~sessionserver.storage.StorageError` when the store cannot be reached."""
+        waiter = self.local.acquire(sid, owner, now)
+        if waiter is None and sid in self._tokens:
+            # ``owner`` held it already: a fresh grant finds no token (``_free`` drops it).
+            return None
+        return asyncio.ensure_future(self._acquire(sid, owner, waiter))
+
+    def release(self, sid: bytes, owner: LockOwner) -> None:
+        self.local.release(sid, owner)
+
+    # -- the store level -----------------------------------------------------------------------
+
+    async def _acquire(
+        self, sid: bytes, owner: LockOwner, waiter: asyncio.Future[bool] | None
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        token: bytes | None = None
+        try:
+            if waiter is not None and not await waiter:
+                return False  # timed out in this daemon's queue
+            if sid in self._tokens:
+                return True  # handed on within this daemon, store lock and all
+            token = secrets.token_hex(16).encode()
+            delay = 0.005
+            while not await self.storage.lock_acquire(sid, token, self.store_lease):
+                left = deadline - loop.time()
+                if left <= 0:
+                    self.store_timeouts_total += 1
+                    token = None
+                    self.local.release(sid, owner)
+                    return False
+                await asyncio.sleep(min(delay, left))
+                delay = min(delay * 2, 0.05)
+            self._tokens[sid] = token
+            if self._renewer is None or self._renewer.done():
+                self._renewer = loop.create_task(self._renew())
+            return True
+        except BaseException:
+            # The store failed, or the wait was cancelled: leave nothing behind.
+            if token is not None and self._tokens.get(sid) != token:
+                self._spawn(self._release_in_store(sid, token))
+            self.local.release(sid, owner)
+            raise
+
+    def _free(self, sid: bytes) -> None:
+        token = self._tokens.pop(sid, None)
+        if token is not None:
+            self._spawn(self._release_in_store(sid, token))
+
+    async def _release_in_store(self, sid: bytes, token: bytes) -> None:
+        try:
+            await self.storage.lock_release(sid, token)
+        except StorageError as exc:  # the lease lapses by itself
+            logger.warning("releasing a session lock in the store failed: %s", exc)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _renew(self) -> None:
+        while self._tokens:
+            await asyncio.sleep(self.store_lease / 3)
+            held = list(self._tokens.items())
+            if not held:
+                break
+            try:
+                alive = await self.storage.lock_renew(held, self.store_lease)
+            except StorageError as exc:
+                logger.warning("renewing session locks in the store failed: %s", exc)
+                continue
+            for (sid, token), ok in zip(held, alive, strict=True):
+                if not ok and self._tokens.get(sid) == token:
+                    # Lapsed (this daemon stalled past the lease): another daemon may hold it.
+                    del self._tokens[sid]
+                    self.store_leases_lost_total += 1
+                    self.local.revoke(sid)
+
+    async def close(self) -> None:
+        """Release every lock still held in the store (at shutdown, before the store closes)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        for sid, token in list(self._tokens.items()):
+            self._spawn(self._release_in_store(sid, token))
+        self._tokens.clear()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+
+#: Either lock table (the dispatcher uses what both offer).
+Locks = LocalLocks | SharedLocks

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .locks import LocalLocks
+from .eager import eager
+from .locks import LocalLocks, Locks, SharedLocks
 from .users import UserIndex
 
 if TYPE_CHECKING:
@@ -28,6 +30,10 @@ def rss_bytes() -> int:
         return 0
 
 
+def _as_task(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    return asyncio.get_running_loop().create_task(coro)
+
+
 class Manager:
     """Storage, locks, limits and counters of one daemon.
 
@@ -37,9 +43,15 @@ class Manager:
     def __init__(self, config: ServerConfig, storage: Storage) -> None:
         self.config = config
         self.storage = storage
-        self.locks = LocalLocks(timeout=config.lock_timeout, lease=config.lock_lease)
+        self.locks: Locks
+        if storage.shared:
+            # Several daemons on one store: locks and the user index live in the store.
+            self.locks = SharedLocks(storage, timeout=config.lock_timeout, lease=config.lock_lease)
+        else:
+            self.locks = LocalLocks(timeout=config.lock_timeout, lease=config.lock_lease)
+        self.run: Callable[[Coroutine[Any, Any, Any]], Any] = _as_task if storage.shared else eager
         self.users = UserIndex(tuple(key.encode() for key in config.user_keys))
-        if config.user_keys:
+        if config.user_keys and not storage.shared:
             storage.events = self.users
         self.max_value = config.max_value
         self.max_keys = config.max_keys
@@ -58,6 +70,12 @@ class Manager:
         self.sessions_created = 0
         self.sessions_destroyed = 0
 
+    async def user_sessions(self, user: bytes) -> list[bytes]:
+        """The sessions that name ``user`` (possibly some that just expired: callers check)."""
+        if self.storage.shared:
+            return await self.storage.user_sessions(user, time.time())
+        return self.users.sessions(user)
+
     def stats(self, sessions: int) -> list[tuple[str, int | float | str]]:
         """Name/value pairs for the ``stats`` command, in a stable order."""
         now = time.time()
@@ -73,7 +91,7 @@ class Manager:
             ("connections_rejected", self.connections_rejected),
             ("commands_total", self.commands_closed + sum(c.commands for c in self.live())),
             ("errors_total", self.errors_closed + sum(c.errors for c in self.live())),
-            ("users", len(self.users)),
+            ("users", len(self.users) if not self.storage.shared else -1),
             ("locks_held", len(locks)),
             ("lock_waiting", locks.waiting()),
             ("lock_waits_total", locks.waits_total),

@@ -26,6 +26,7 @@ from ..ids import generate_id, is_valid_id
 from ..protocol.replies import (
     INVALID_ARGUMENT,
     INVALID_KEY,
+    LOCK_LOST,
     LOCKED,
     MALFORMED_SERIALIZED,
     NESTED_ARRAY,
@@ -38,8 +39,7 @@ from ..protocol.replies import (
     VALUE_TOO_LARGE,
     Err,
 )
-from ..storage import StorageError
-from .eager import eager
+from ..storage import LockLost, StorageError
 from .state import MAX_KEY_LENGTH, ConnectionState, now, size_of
 
 __all__ = ["apply_changes", "parse_changes"]
@@ -127,7 +127,7 @@ def cmd_read(st: ConnectionState, parts: list[Any]) -> Any:
     if storage.inline:
         data = storage.load_now(sid, now())
         return OPEN_FAILED if data is None else data
-    return eager(_read(st, sid))
+    return st.run(_read(st, sid))
 
 
 # -- write ------------------------------------------------------------------------------------
@@ -167,6 +167,8 @@ async def _write(
                 saved = await storage.create(sid, result, now())
             else:
                 saved = await storage.save(sid, result, now())
+        except LockLost:
+            return LOCK_LOST
         except StorageError:
             return STORE_FAILED
         if not saved:
@@ -207,7 +209,7 @@ def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
             st.wrote()
             return None
         # an unknown id: the general path decides (it may create it)
-    return eager(_write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now())))
+    return st.run(_write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now())))
 
 
 # -- create -----------------------------------------------------------------------------------
@@ -234,7 +236,7 @@ def cmd_create(st: ConnectionState, parts: list[Any]) -> Any:
         return data
     if not st.storage.available:
         return STORAGE_UNAVAILABLE
-    return eager(_create(st, data))  # type: ignore[arg-type]
+    return st.run(_create(st, data))  # type: ignore[arg-type]
 
 
 # -- admin ------------------------------------------------------------------------------------
@@ -255,14 +257,14 @@ def cmd_peek(st: ConnectionState, parts: list[Any]) -> Any:
     sid = parts[1]
     if not is_valid_id(sid):
         return OPEN_FAILED
-    return eager(_peek(st, sid, _PAIRS))
+    return st.run(_peek(st, sid, _PAIRS))
 
 
 def cmd_expires(st: ConnectionState, parts: list[Any]) -> Any:
     sid = parts[1]
     if not is_valid_id(sid):
         return OPEN_FAILED
-    return eager(_peek(st, sid, _LEFT))
+    return st.run(_peek(st, sid, _LEFT))
 
 
 async def _sessions(st: ConnectionState, cursor: int, count: int) -> Any:
@@ -281,7 +283,7 @@ def cmd_sessions(st: ConnectionState, parts: list[Any]) -> Any:
         return INVALID_ARGUMENT
     if cursor < 0 or not 1 <= count <= 10_000:
         return INVALID_ARGUMENT
-    return eager(_sessions(st, cursor, count))
+    return st.run(_sessions(st, cursor, count))
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -290,16 +292,16 @@ def cmd_sessions(st: ConnectionState, parts: list[Any]) -> Any:
 async def _user_sessions(st: ConnectionState, user: bytes) -> Any:
     # Expired sessions leave the index when they are reclaimed; until then, skip them here.
     storage = st.storage
-    return [sid for sid in st.m.users.sessions(user) if await storage.get_ttl(sid, now())]
+    return [sid for sid in await st.m.user_sessions(user) if await storage.get_ttl(sid, now())]
 
 
 def cmd_user_sessions(st: ConnectionState, parts: list[Any]) -> Any:
-    return eager(_user_sessions(st, parts[1]))
+    return st.run(_user_sessions(st, parts[1]))
 
 
 async def _destroy_user(st: ConnectionState, user: bytes, keep: bytes | None) -> Any:
     destroyed = 0
-    for sid in st.m.users.sessions(user):
+    for sid in await st.m.user_sessions(user):
         if sid != keep and await st.storage.delete(sid, now()):
             destroyed += 1
     if destroyed:
@@ -311,4 +313,4 @@ async def _destroy_user(st: ConnectionState, user: bytes, keep: bytes | None) ->
 def cmd_destroy_user(st: ConnectionState, parts: list[Any]) -> Any:
     if not st.storage.available:
         return STORAGE_UNAVAILABLE
-    return eager(_destroy_user(st, parts[1], parts[2] if len(parts) > 2 else None))
+    return st.run(_destroy_user(st, parts[1], parts[2] if len(parts) > 2 else None))

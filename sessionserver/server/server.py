@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from ..storage import Storage, StorageError, StorageOptions, open_storage
 from .config import ServerConfig
 from .connection import ServerConnection
+from .locks import SharedLocks
 from .manager import Manager, rss_bytes
 
 __all__ = ["Server", "StartupError", "run"]
@@ -153,6 +154,9 @@ class Server:
             await housekeeping
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(listener.wait_closed(), 1.0)
+        locks = self.manager.locks
+        if isinstance(locks, SharedLocks):
+            await locks.close()  # other daemons need not wait for the leases to lapse
         await self.storage.stop()
         logger.info("stopped")
 

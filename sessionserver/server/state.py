@@ -63,6 +63,7 @@ class ConnectionState:
         "mode",
         "oneshot",
         "resp",
+        "run",
         "sid",
         "size",
         "storage",
@@ -80,6 +81,9 @@ class ConnectionState:
         self.oneshot = _OneShot()
         self.storage = manager.storage
         self.locks = manager.locks
+        #: How handlers run a coroutine: ``eager`` (inline until it waits), or as a Task for
+        #: network stores, whose drivers need one (their timeouts do).
+        self.run = manager.run
         self.sid: bytes | None = None
         self.mode = NONE
         self.data: dict[bytes, bytes] = NO_DATA

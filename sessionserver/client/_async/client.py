@@ -62,22 +62,22 @@ class AsyncSessionClient:
         await self.pool.aclose()
 
     async def _execute(self, payload: bytes, count: int, *, retry: bool) -> list[Any]:
-        """Run requests on a pooled connection; a connection that broke before any reply is
-        retried once on a fresh one when ``retry`` (the requests are idempotent)."""
+        """Run requests on a pooled connection.  When ``retry`` (the requests are idempotent),
+        a connection that breaks is replaced and the requests sent again, once per host (each
+        failure moves on to the next host), so a daemon that dies is invisible to reads."""
         pool = self.pool
-        conn = await pool.acquire()
-        try:
-            return await conn.request(payload, count)
-        except (ConnectionLost, ProtocolError):
-            if not retry:
-                raise
-        finally:
-            await pool.release(conn)
-        conn = await pool.acquire()
-        try:
-            return await conn.request(payload, count)
-        finally:
-            await pool.release(conn)
+        attempts = len(self.config.hosts) + 1 if retry else 1
+        for attempt in range(1, attempts + 1):
+            conn = await pool.acquire()
+            try:
+                return await conn.request(payload, count)
+            except (ConnectionLost, ProtocolError):
+                await pool.forget_host(conn)
+                if attempt == attempts:
+                    raise
+            finally:
+                await pool.release(conn)
+        raise AssertionError("unreachable")
 
     async def _one(self, payload: bytes, *, retry: bool = True) -> Any:
         return raise_for((await self._execute(payload, 1, retry=retry))[0])

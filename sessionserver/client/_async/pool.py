@@ -6,7 +6,10 @@
   daemon restarted, or a reply was left over) is closed and replaced, so a daemon restart is
   transparent to the next request.
 - A connection goes back only when its last exchange finished (see ``AsyncConnection``).
-- Failover: hosts are tried in order from the one that last answered.
+- Failover: hosts are tried in order from the one that last answered.  A connection lost in
+  use takes the idle connections to the same daemon with it (they are most likely dead too)
+  and moves the preference to the next host, so the retry of an idempotent request connects
+  afresh to the next host.
 - Fork and loop safety: a pool used from a new process (gunicorn's pre-fork workers) or, for
   the async pool, from a new event loop drops the connections of the old one and starts afresh.
   (Close an async client before its event loop ends: a closed loop cannot close sockets.)
@@ -112,8 +115,9 @@ class AsyncConnectionPool:
         config = self.config
         hosts = config.hosts
         errors: list[str] = []
+        first = self._preferred  # other threads may move it meanwhile
         for i in range(len(hosts)):
-            index = (self._preferred + i) % len(hosts)
+            index = (first + i) % len(hosts)
             host, port = hosts[index]
             try:
                 stream = await async_connect(host, port, config.connect_timeout, config.timeout)
@@ -136,6 +140,20 @@ class AsyncConnectionPool:
             self._preferred = index
             return conn
         raise ConnectError("no session server answered: " + "; ".join(errors))
+
+    async def forget_host(self, conn: AsyncConnection) -> None:
+        """``conn`` was lost: close the idle connections to the same daemon, and connect to
+        the next host first from now on (a dying daemon's kernel may still accept a few
+        connections before it resets them)."""
+        address = conn.stream.address
+        hosts = self.config.hosts
+        with self._lock:
+            if f"{hosts[self._preferred][0]}:{hosts[self._preferred][1]}" == address:
+                self._preferred = (self._preferred + 1) % len(hosts)
+            stale = [c for c in self._idle if c.stream.address == address]
+            self._idle = [c for c in self._idle if c.stream.address != address]
+        for c in stale:
+            await c.aclose()
 
     async def aclose(self) -> None:
         """Close every connection.  The pool stays usable (it connects again when needed),

@@ -1,0 +1,214 @@
+"""Several daemons on one Redis or PostgreSQL behave as one server.
+
+Two real daemon processes on different ports share a store (the real servers of this machine,
+each test under its own key prefix or schema): read-your-writes, lock contention and its
+order, a lock holder killed with ``kill -9``, expiry, the user index, and a pooled client
+failing over when its daemon dies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sessionserver import SessionClient
+
+from ..helpers import Daemon
+from ..stores import (
+    drop_postgres_schema,
+    drop_redis_prefix,
+    postgres_storage_url,
+    redis_storage_url,
+    unique_name,
+)
+
+STORES = ["redis"]
+
+Start = Callable[..., Daemon]
+
+
+@pytest.fixture(params=STORES)
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Start]:
+    """Start daemons on one fresh store: ``pair(*extra_args)`` -> a daemon."""
+    kind = request.param
+    unique = unique_name("shared")
+    url = redis_storage_url(unique) if kind == "redis" else postgres_storage_url(unique)
+    started: list[Daemon] = []
+
+    def start(*args: str) -> Daemon:
+        daemon = Daemon.start(tmp_path / f"d{len(started)}", "--storage", url, *args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+    if kind == "redis":
+        drop_redis_prefix(unique)
+    else:
+        drop_postgres_schema(unique)
+
+
+def test_a_session_written_through_one_daemon_is_read_through_the_other(pair: Start) -> None:
+    a, b = pair(), pair()
+    with a.client() as ca, b.client() as cb:
+        sid = ca.new_session(today="2004-11-09", foo="bar")
+        assert cb.cmd(f"open {sid} r") == "ok"
+        assert cb.cmd("keys") == "ok today|foo"
+        assert cb.cmd("get today") == "ok 2004-11-09"
+        assert cb.cmd("close") == "ok"
+        assert cb.cmd(f"open {sid} w") == "ok"
+        assert cb.cmd("put foo baz") == "ok"
+        assert cb.cmd("destroy") == "ok"
+        assert ca.cmd(f"open {sid} r") == "err Could not open session."
+
+
+def test_a_lock_held_through_one_daemon_makes_a_writer_on_the_other_wait(pair: Start) -> None:
+    a, b = pair(), pair()
+    with a.client() as ca, b.client() as cb, b.client() as cb2:
+        sid = ca.new_session(n="0")
+        assert ca.cmd(f"open {sid} w") == "ok"
+        assert ca.cmd("put n 1") == "ok"
+        cb.send(f"open {sid} w\r\nget n\r\nput n 2\r\nclose\r\n")
+        cb.sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            cb.read_line()  # waiting for the lock held through daemon A
+        # a reader on B is not held up, and sees the last committed state
+        assert cb2.cmd(f"open {sid} r") == "ok" and cb2.cmd("get n") == "ok 0"
+        assert cb2.cmd("close") == "ok"
+        assert ca.cmd("close") == "ok"
+        cb.sock.settimeout(10)
+        assert [cb.read_line() for _ in range(4)] == ["ok", "ok 1", "ok", "ok"]
+        assert ca.cmd(f"open {sid} r") == "ok" and ca.cmd("get n") == "ok 2"
+
+
+def test_writers_on_both_daemons_take_turns_and_lose_nothing(pair: Start) -> None:
+    a, b = pair(), pair()
+    with a.client() as c:
+        sid = c.new_session()
+    errors: list[str] = []
+
+    def writer(daemon: Daemon, name: str) -> None:
+        with daemon.client() as c:
+            for i in range(15):
+                replies = c.pipeline(f"open {sid} w", f"put {name}{i} x", "close")
+                if replies != ["ok", "ok", "ok"]:
+                    errors.append(f"{name}{i}: {replies}")
+
+    threads = [
+        threading.Thread(target=writer, args=(d, f"{d.port}w{n}"))
+        for d in (a, b)
+        for n in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with b.client() as c:
+        assert c.cmd(f"open {sid} r") == "ok"
+        assert len(c.cmd("keys")[3:].split("|")) == 2 * 3 * 15
+
+
+def test_a_wait_for_a_lock_on_another_daemon_is_bounded(pair: Start) -> None:
+    a, b = pair(), pair("--lock-timeout", "1")
+    with a.client() as ca, b.client() as cb:
+        sid = ca.new_session()
+        assert ca.cmd(f"open {sid} w") == "ok"
+        started = time.monotonic()
+        assert cb.cmd(f"open {sid} w") == "err Session is locked."
+        assert 0.9 <= time.monotonic() - started < 5
+        assert ca.cmd("put still mine") == "ok" and ca.cmd("close") == "ok"
+
+
+def test_a_live_holder_keeps_its_lock_past_the_store_lease(pair: Start) -> None:
+    # --lock-lease 6: each daemon's store lease is 2 s, renewed every 2/3 s while held.
+    a, b = pair("--lock-lease", "6"), pair("--lock-timeout", "1")
+    with a.client() as ca, b.client() as cb:
+        sid = ca.new_session()
+        assert ca.cmd(f"open {sid} w") == "ok"
+        time.sleep(3.5)
+        assert cb.cmd(f"open {sid} w") == "err Session is locked."
+        assert ca.cmd("put k v") == "ok" and ca.cmd("close") == "ok"
+        assert cb.cmd(f"open {sid} w") == "ok" and cb.cmd("get k") == "ok v"
+
+
+def test_a_daemon_killed_while_holding_a_lock_loses_it_when_its_lease_lapses(
+    pair: Start,
+) -> None:
+    a, b = pair(), pair()  # the defaults: a waiter gets the lock inside --lock-timeout 30
+    with a.client() as ca:
+        sid = ca.new_session(k="before")
+        assert ca.cmd(f"open {sid} w") == "ok"
+        assert ca.cmd("put k uncommitted") == "ok"
+        a.kill9()
+    with b.client(timeout=40) as cb:
+        started = time.monotonic()
+        assert cb.cmd(f"open {sid} w") == "ok"
+        waited = time.monotonic() - started
+        assert waited <= 11, waited  # the store lease is 10 s
+        assert cb.cmd("get k") == "ok before"  # the dead holder's changes never landed
+
+
+def test_expiry_holds_across_daemons(pair: Start) -> None:
+    a, b = pair("--ttl", "2"), pair("--ttl", "2")
+    with a.client() as ca, b.client() as cb:
+        sid = ca.new_session(k="v")
+        time.sleep(1.2)
+        assert cb.cmd(f"open {sid} r") == "ok" and cb.cmd("close") == "ok"  # slides
+        time.sleep(1.2)
+        assert ca.cmd(f"open {sid} r") == "ok" and ca.cmd("close") == "ok"
+        time.sleep(2.3)
+        assert cb.cmd(f"open {sid} r") == "err Could not open session."
+        assert ca.cmd(f"open {sid} r") == "err Could not open session."
+
+
+def test_the_user_index_works_across_daemons(pair: Start) -> None:
+    a, b = pair(), pair()
+    url_a = f"sessionserver://{a.host}:{a.port}"
+    url_b = f"sessionserver://{b.host}:{b.port}"
+    with SessionClient(url_a) as ca, SessionClient(url_b) as cb:
+        one = ca.create({"_user_id": '"42"'})
+        two = cb.create({"_user_id": "42", "cart": "3"})
+        other = ca.create({"_user_id": '"7"'})
+        assert sorted(cb.user_sessions(42)) == sorted([one, two])
+        assert cb.destroy_user("42", keep=two) == 1
+        assert ca.user_sessions("42") == [two]
+        assert ca.read(two)["cart"] == b"3"
+        assert cb.user_sessions(7) == [other]
+
+
+def test_a_pooled_client_fails_over_when_its_daemon_dies(pair: Start) -> None:
+    a, b = pair(), pair()
+    url = f"sessionserver://{a.host}:{a.port},{b.host}:{b.port}"
+    with SessionClient(url) as client:
+        sid = client.create({"k": "v"})
+        errors: list[BaseException] = []
+        reads = 0
+        stop = threading.Event()
+
+        def reader() -> None:
+            nonlocal reads
+            while not stop.is_set():
+                try:
+                    assert client.read(sid) == {"k": b"v"}
+                    reads += 1
+                except BaseException as exc:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        before = reads
+        a.kill9()
+        time.sleep(1.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert reads > before  # reads went on through daemon B
