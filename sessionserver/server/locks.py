@@ -268,10 +268,21 @@ class SharedLocks:
             self._spawn(self._release_in_store(sid, token))
 
     async def _release_in_store(self, sid: bytes, token: bytes) -> None:
-        try:
-            await self.storage.lock_release(sid, token)
-        except StorageError as exc:  # the lease lapses by itself
-            logger.warning("releasing a session lock in the store failed: %s", exc)
+        # Retried until it lands or the lease would have lapsed anyway, so that a store that
+        # was away for a moment does not keep other daemons waiting for the whole lease.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.store_lease
+        delay = 0.1
+        while True:
+            try:
+                await self.storage.lock_release(sid, token)
+                return
+            except StorageError as exc:
+                if loop.time() + delay >= give_up:
+                    logger.warning("releasing a session lock in the store failed: %s", exc)
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -91,7 +91,6 @@ class Manager:
             ("connections_rejected", self.connections_rejected),
             ("commands_total", self.commands_closed + sum(c.commands for c in self.live())),
             ("errors_total", self.errors_closed + sum(c.errors for c in self.live())),
-            ("users", len(self.users) if not self.storage.shared else -1),
             ("locks_held", len(locks)),
             ("lock_waiting", locks.waiting()),
             ("lock_waits_total", locks.waits_total),
@@ -100,5 +99,7 @@ class Manager:
             ("memory_rss", rss_bytes()),
             ("memory_rss_at_start", self.rss_at_start),
         ]
+        if not self.storage.shared:  # a shared store's index is not counted here
+            items.insert(10, ("users", len(self.users)))
         items.extend(self.storage.info().items())
         return items

@@ -111,6 +111,7 @@ class Server:
         storage = self.storage
         locks = self.manager.locks
         idle_timeout = self.config.idle_timeout
+        failing = False
         while True:
             await asyncio.sleep(TICK)
             now = time.time()
@@ -118,9 +119,15 @@ class Server:
                 locks.expire_leases(now)
                 await storage.purge_expired(now)
             except StorageError as exc:
-                logger.error("expiry pass failed: %s", exc)
+                if not failing:  # once per outage, not four times a second
+                    logger.error("expiry pass failed (storage unavailable?): %s", exc)
+                failing = True
             except Exception:
                 logger.exception("housekeeping failed")
+            else:
+                if failing:
+                    logger.warning("expiry pass works again: the storage is back")
+                failing = False
             if idle_timeout:
                 self._close_idle(idle_timeout)
 

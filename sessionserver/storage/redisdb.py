@@ -23,24 +23,25 @@ Every multi-step change is one Lua script on one key's slot, so it is atomic in 
 on a single server.  Rename is the exception (two slots): the new session is created first and
 the old one deleted second, both under the session's lock.
 
-Connection errors and timeouts (``?timeout=`` seconds, default 5) surface as
-:class:`~.base.StorageError`, which the daemon answers with ``err``; redis-py reconnects by
-itself once Redis is back.
+No call takes longer than ``?timeout=`` seconds (default 5), retries included; connection
+errors and timeouts surface as :class:`~.base.StorageError`, which the daemon answers with
+``err Storage unavailable.``; redis-py reconnects by itself once Redis is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
 
 from ..ids import is_valid_id
 from .base import LockLost, Storage, StorageError, StorageOptions, plain_user, user_id
@@ -280,17 +281,6 @@ _RENEW_S = _Script(_RENEW)
 _UNLOCK_S = _Script(_UNLOCK)
 
 
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Redis's failures as the storage's."""
-    try:
-        yield
-    except RedisError as exc:
-        raise StorageError(f"redis: {exc}") from exc
-    except (TimeoutError, OSError) as exc:
-        raise StorageError(f"redis: {exc or type(exc).__name__}") from exc
-
-
 def _s(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
@@ -361,13 +351,13 @@ class RedisStorage(Storage):
                 **common,
             )
             self._client = aioredis.Redis.from_pool(pool)  # closes the pool with it
-        with _errors():
+        async with self._guard():
             await self._client.ping()
 
     async def stop(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            with _errors():
+            async with self._guard():
                 await client.aclose()
 
     def info(self) -> dict[str, int | float | str]:
@@ -375,8 +365,22 @@ class RedisStorage(Storage):
 
     # -- helpers ----------------------------------------------------------------------------
 
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        """Redis's failures as the storage's, and no call longer than ``timeout`` (retries
+        included), whatever state the network is in."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except RedisError as exc:
+            raise StorageError(f"redis: {exc}") from exc
+        except TimeoutError:
+            raise StorageError(f"redis: no answer within {self.timeout:g} s") from None
+        except OSError as exc:
+            raise StorageError(f"redis: {exc}") from exc
+
     async def _call(self, script: _Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
-        with _errors():
+        async with self._guard():
             return await script(self._client, keys, args)
 
     async def _batch(
@@ -385,7 +389,7 @@ class RedisStorage(Storage):
         """Several script calls in one pipeline (per node in a cluster); their results."""
         if not calls:
             return []
-        with _errors():
+        async with self._guard():
             pipe = self._client.pipeline(transaction=False)
             for script, keys, args in calls:
                 script.queue(pipe, keys, args)
@@ -398,7 +402,7 @@ class RedisStorage(Storage):
         """Move ``sid`` from ``old``'s set to ``new``'s (either may be empty)."""
         if old == new:
             return
-        with _errors():
+        async with self._guard():
             if old:
                 await self._client.srem(self._ukey(old), sid)
             if new:
@@ -414,7 +418,7 @@ class RedisStorage(Storage):
 
     async def _scan_keys(self, cursor: int, match: bytes, count: int) -> tuple[int, list[bytes]]:
         """One SCAN step over every node: the cursor's high bits name the node (cluster)."""
-        with _errors():
+        async with self._guard():
             if not self.cluster:
                 following, keys = await self._client.scan(cursor, match=match, count=count)
                 return int(following), list(keys)
@@ -519,7 +523,7 @@ class RedisStorage(Storage):
             return False
         user = _s(gone[1])
         if user:
-            with _errors():
+            async with self._guard():
                 pipe = self._client.pipeline(transaction=False)
                 pipe.srem(self._ukey(user), old)
                 pipe.sadd(self._ukey(user), new)
@@ -585,7 +589,7 @@ class RedisStorage(Storage):
     # -- locks ------------------------------------------------------------------------------
 
     async def lock_acquire(self, sid: bytes, token: bytes, lease: float) -> bool:
-        with _errors():
+        async with self._guard():
             return bool(
                 await self._client.set(
                     self._lkey(sid), token, nx=True, px=max(1, int(lease * 1000))
@@ -606,14 +610,14 @@ class RedisStorage(Storage):
 
     async def _live_members(self, user: bytes, now: float) -> list[bytes]:
         key = self._ukey(user)
-        with _errors():
+        async with self._guard():
             members = sorted(await self._client.smembers(key))
         if not members:
             return []
         live = await self._live([self._skey(sid) for sid in members], now, user)
         stale = [sid for sid, ok in zip(members, live, strict=True) if not ok]
         if stale:
-            with _errors():
+            async with self._guard():
                 await self._client.srem(key, *stale)
         return [sid for sid, ok in zip(members, live, strict=True) if ok]
 

@@ -100,9 +100,7 @@ def test_writers_on_both_daemons_take_turns_and_lose_nothing(pair: Start) -> Non
                     errors.append(f"{name}{i}: {replies}")
 
     threads = [
-        threading.Thread(target=writer, args=(d, f"{d.port}w{n}"))
-        for d in (a, b)
-        for n in range(3)
+        threading.Thread(target=writer, args=(d, f"{d.port}w{n}")) for d in (a, b) for n in range(3)
     ]
     for t in threads:
         t.start()
