@@ -27,9 +27,20 @@ def postgres_storage_url(schema: str, base: str = POSTGRES_URL) -> str:
 
 
 def drop_redis_prefix(prefix: str, url: str = REDIS_URL) -> int:
-    """Delete every key under ``prefix:``; how many."""
+    """Delete every key under ``prefix:`` (on every node of a ``redis+cluster://`` URL); how
+    many."""
     import redis
+    from redis.cluster import RedisCluster
 
+    if url.startswith("redis+cluster://"):
+        cluster = RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))
+        try:
+            keys = list(cluster.scan_iter(match=f"{prefix}:*", count=1000))
+            for key in keys:  # one slot per key
+                cluster.delete(key)
+            return len(keys)
+        finally:
+            cluster.close()
     client = redis.Redis.from_url(url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))

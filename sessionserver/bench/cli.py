@@ -8,6 +8,9 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +25,81 @@ __all__ = ["bench"]
 
 #: --storage shorthands
 _SHORTHANDS = {"memory": "memory://", "default": "", "sqlite": "", "file": "file"}
+#: Shared stores, as NAME or NAME-x2 (two daemons on the one store).
+_SHARED = ("redis", "postgres")
 
 
-def _storage_args(name: str, workdir: Path) -> tuple[str, list[str]]:
-    """(label, daemon arguments) for a --storage choice."""
+@dataclass
+class _Target:
+    label: str
+    args: list[str]
+    daemons: int = 1
+    cleanup: Callable[[], None] | None = None
+
+
+def _storage_args(name: str, workdir: Path, redis_port: int, postgres_url: str) -> _Target:
+    """What to start for a --storage choice."""
+    base, _, times = name.partition("-x")
+    if base in _SHARED and times in ("", "2"):
+        daemons = int(times or 1)
+        unique = f"ssbench_{secrets.token_hex(4)}"
+        suffix = f", {daemons} daemons" if daemons > 1 else ""
+        if base == "redis":
+            url = f"redis://127.0.0.1:{redis_port}/0?prefix={unique}"
+            return _Target(
+                f"redis://{suffix}",
+                ["--storage", url],
+                daemons,
+                lambda: _cleanup_redis(redis_port, unique),
+            )
+        sep = "&" if "?" in postgres_url else "?"
+        return _Target(
+            f"postgresql://{suffix}",
+            ["--storage", f"{postgres_url}{sep}schema={unique}"],
+            daemons,
+            lambda: _drop_schema(postgres_url, unique),
+        )
     url = _SHORTHANDS.get(name, name)
     if url == "":
-        return f"{name} (sqlite, durable default)", ["--data-dir", str(workdir / "data")]
+        return _Target(f"{name} (sqlite, durable default)", ["--data-dir", str(workdir / "data")])
     if url == "file":
-        return "file://", ["--storage", f"file://{workdir / 'files'}"]
-    return url, ["--storage", url]
+        return _Target("file://", ["--storage", f"file://{workdir / 'files'}"])
+    return _Target(url, ["--storage", url])
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url.split("?", 1)[0], autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _drive_all(loadgen: str | None, ports: list[int], **kwargs: Any) -> Result:
+    """Drive several daemons at once (the connections split between them); one result."""
+    if len(ports) == 1:
+        return _drive(loadgen, port=ports[0], **kwargs)
+    conns = kwargs.pop("conns")
+    with ThreadPoolExecutor(len(ports)) as pool:
+        results = list(
+            pool.map(
+                lambda i: _drive(
+                    loadgen,
+                    port=ports[i],
+                    conns=conns // len(ports) + (i < conns % len(ports)),
+                    **kwargs,
+                ),
+                range(len(ports)),
+            )
+        )
+    return Result(
+        target=results[0].target,
+        cycles_per_s=sum(r.cycles_per_s for r in results),
+        p50_us=max(r.p50_us for r in results),
+        p99_us=max(r.p99_us for r in results),
+        errors=sum(r.errors for r in results),
+        driver=results[0].driver,
+    )
 
 
 def _drive(
@@ -86,7 +154,15 @@ def _cleanup_redis(port: int, prefix: str) -> None:
     multiple=True,
     metavar="NAME|URL",
     help="What to benchmark, repeatable: memory, default (the durable SQLite store), "
-    "file, or a storage URL.  Default: memory and default.",
+    "file, redis, postgres (the shared stores; redis-x2 and postgres-x2 run two daemons on "
+    "the one store, the connections split between them), or a storage URL.  Default: memory "
+    "and default.",
+)
+@click.option(
+    "--postgres-url",
+    default="postgresql://postgres@127.0.0.1:5432/test",
+    show_default=True,
+    help="The PostgreSQL database for --storage postgres (a fresh schema, dropped after).",
 )
 @click.option("--conns", default=50, show_default=True, help="Concurrent connections.")
 @click.option("--duration", default=10.0, show_default=True, help="Measured seconds per run.")
@@ -146,6 +222,7 @@ def _cleanup_redis(port: int, prefix: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench(
     storages: tuple[str, ...],
+    postgres_url: str,
     conns: int,
     duration: float,
     warmup: float,
@@ -198,10 +275,16 @@ def bench(
     with tempfile.TemporaryDirectory(prefix="sessionserver-bench-") as tmp:
         workdir = Path(tmp)
         for name in storages or ("memory", "default"):
-            label, args = _storage_args(name, workdir / f"run{len(pairs)}")
-            daemon = DaemonProcess.start(
-                workdir / f"run{len(pairs)}", *args, "--max-connections", str(conns + 100)
-            )
+            run = _storage_args(name, workdir / f"run{len(pairs)}", redis_port, postgres_url)
+            daemons = [
+                DaemonProcess.start(
+                    workdir / f"run{len(pairs)}" / str(i),
+                    *run.args,
+                    "--max-connections",
+                    str(conns + 100),
+                )
+                for i in range(run.daemons)
+            ]
             prefix = f"ssbench-{secrets.token_hex(4)}"
             try:
                 redis = _drive(
@@ -215,10 +298,10 @@ def bench(
                     duration=duration,
                     warmup=warmup,
                 )
-                result = _drive(
+                result = _drive_all(
                     loadgen,
-                    target=label,
-                    port=daemon.port,
+                    [d.port for d in daemons],
+                    target=run.label,
                     framing="text",
                     script=SERVER_CYCLE,
                     setup=SERVER_SETUP,
@@ -227,11 +310,14 @@ def bench(
                     warmup=warmup,
                 )
             finally:
-                daemon.stop()
+                for daemon in daemons:
+                    daemon.stop()
                 _cleanup_redis(redis_port, prefix)
+                if run.cleanup is not None:
+                    run.cleanup()
             pairs.append((result, redis))
             if not as_json:
-                click.echo(f"measured {label}", err=True)
+                click.echo(f"measured {run.label}", err=True)
         if memory:
             from .memory import measure_daemon, measure_redis
 

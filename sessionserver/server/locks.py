@@ -150,6 +150,10 @@ class LocalLocks:
 #: Seconds a daemon's lock lives in a shared store unless renewed (a third of it between
 #: renewals).  A daemon that dies holding locks loses them this long after its last renewal.
 STORE_LEASE = 10.0
+#: Seconds a daemon keeps a store lock that nobody here holds any more before releasing it:
+#: the next request of the same user often follows at once, and then takes the lock back
+#: without a round trip.  Other daemons' writers wait this much longer at most.
+LINGER = 0.02
 
 
 class SharedLocks:
@@ -177,6 +181,8 @@ class SharedLocks:
         self.store_lease = store_lease if store_lease is not None else min(STORE_LEASE, lease / 3)
         #: sid -> the token under which this daemon holds the session's lock in the store
         self._tokens: dict[bytes, bytes] = {}
+        #: Store locks nobody here holds, kept for LINGER seconds before their release.
+        self._lingering: dict[bytes, bytes] = {}
         storage.fence = self._tokens.get
         self._renewer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -219,9 +225,14 @@ class SharedLocks:
         (taking it in the store is a round trip at least).  The future may raise
         :class:`~sessionserver.storage.StorageError` when the store cannot be reached."""
         waiter = self.local.acquire(sid, owner, now)
-        if waiter is None and sid in self._tokens:
-            # ``owner`` held it already: a fresh grant finds no token (``_free`` drops it).
-            return None
+        if waiter is None:
+            if sid in self._tokens:
+                # ``owner`` held it already: a fresh grant finds no token (``_free`` drops it).
+                return None
+            token = self._lingering.pop(sid, None)
+            if token is not None:  # released here a moment ago: still ours in the store
+                self._tokens[sid] = token
+                return None
         return asyncio.ensure_future(self._acquire(sid, owner, waiter))
 
     def release(self, sid: bytes, owner: LockOwner) -> None:
@@ -265,6 +276,12 @@ class SharedLocks:
     def _free(self, sid: bytes) -> None:
         token = self._tokens.pop(sid, None)
         if token is not None:
+            self._lingering[sid] = token
+            asyncio.get_running_loop().call_later(LINGER, self._linger_over, sid, token)
+
+    def _linger_over(self, sid: bytes, token: bytes) -> None:
+        if self._lingering.get(sid) == token:
+            del self._lingering[sid]
             self._spawn(self._release_in_store(sid, token))
 
     async def _release_in_store(self, sid: bytes, token: bytes) -> None:
@@ -313,9 +330,10 @@ class SharedLocks:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        for sid, token in list(self._tokens.items()):
+        for sid, token in [*self._tokens.items(), *self._lingering.items()]:
             self._spawn(self._release_in_store(sid, token))
         self._tokens.clear()
+        self._lingering.clear()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
 

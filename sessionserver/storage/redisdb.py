@@ -426,9 +426,12 @@ class RedisStorage(Storage):
             index, inner = divmod(cursor, 1 << 64)
             if index >= len(nodes):
                 return 0, []
-            following, keys = await self._client.execute_command(
+            reply = await self._client.execute_command(
                 "SCAN", inner, "MATCH", match, "COUNT", count, target_nodes=nodes[index]
             )
+            following, keys = reply
+            if isinstance(following, dict):  # the cluster client keys cursors by node
+                following = next(iter(following.values()))
             following = int(following)
             if following == 0:
                 following = 0 if index + 1 >= len(nodes) else (index + 1) << 64

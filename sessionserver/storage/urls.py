@@ -4,7 +4,7 @@ before anything heavy is imported, and names a missing extra in one line)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 __all__ = ["parse_postgres_url", "parse_redis_url", "redact"]
 
@@ -80,7 +80,7 @@ def parse_redis_url(url: str) -> tuple[str, bool, str, float, int]:
         raise ValueError(f"storage {redact(url)!r}: the database must be a number, as in /0")
     if cluster and path not in ("", "/0"):
         raise ValueError(f"storage {redact(url)!r}: a Redis Cluster has only database 0")
-    target = urlunsplit((base, parts.netloc, path, urlencode(rest), ""))
+    target = urlunsplit((base, parts.netloc, path, urlencode(rest, quote_via=quote), ""))
     return target, cluster, prefix, timeout, max_connections
 
 
@@ -107,5 +107,7 @@ def parse_postgres_url(url: str) -> tuple[str, str, float, int]:
             f"storage {redact(url)!r}: the schema must be a plain SQL name (letters, digits, _)"
         )
     timeout, max_connections = _numbers(url, own, 20)
-    target = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+    target = urlunsplit(
+        ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
+    )
     return target, schema, timeout, max_connections

@@ -1,7 +1,8 @@
 """Several daemons on one Redis or PostgreSQL behave as one server.
 
 Two real daemon processes on different ports share a store (the real servers of this machine,
-each test under its own key prefix or schema): read-your-writes, lock contention and its
+and a three-node Redis Cluster started for the run; each test under its own key prefix or
+schema): read-your-writes, lock contention and its
 order, a lock holder killed with ``kill -9``, expiry, the user index, and a pooled client
 failing over when its daemon dies.
 """
@@ -26,7 +27,7 @@ from ..stores import (
     unique_name,
 )
 
-STORES = ["redis"]
+STORES = ["redis", "redis_cluster", "postgres"]
 
 Start = Callable[..., Daemon]
 
@@ -36,7 +37,13 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Start]:
     """Start daemons on one fresh store: ``pair(*extra_args)`` -> a daemon."""
     kind = request.param
     unique = unique_name("shared")
-    url = redis_storage_url(unique) if kind == "redis" else postgres_storage_url(unique)
+    if kind == "redis":
+        url = redis_storage_url(unique)
+    elif kind == "redis_cluster":
+        base = request.getfixturevalue("redis_cluster")
+        url = redis_storage_url(unique, base)
+    else:
+        url = postgres_storage_url(unique)
     started: list[Daemon] = []
 
     def start(*args: str) -> Daemon:
@@ -49,6 +56,8 @@ def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Start]:
         daemon.stop()
     if kind == "redis":
         drop_redis_prefix(unique)
+    elif kind == "redis_cluster":
+        drop_redis_prefix(unique, base)
     else:
         drop_postgres_schema(unique)
 

@@ -23,7 +23,7 @@ from ..stores import (
     unique_name,
 )
 
-STORES = ["redis"]
+STORES = ["redis", "postgres"]
 TIMEOUT = 1.0
 
 

@@ -27,16 +27,22 @@ from ..stores import (
 
 pytestmark = pytest.mark.anyio
 
-CONTAINERS = ["memory", "file", "sqlite", "redis"]
+CONTAINERS = ["memory", "file", "sqlite", "redis", "redis_cluster", "postgres"]
 #: Containers several daemons may share (locks and the user index live in the store).
-SHARED = ["redis"]
+SHARED = ["redis", "redis_cluster", "postgres"]
 
 T0 = float(int(time.time()))
 A = b"0123456789abcdef0123456789abcdef"
 B = b"fedcba9876543210fedcba9876543210"
 
 
+#: The running Redis Cluster's URL, once a test asked for it (see the ``redis_cluster`` fixture).
+_cluster: list[str] = []
+
+
 def _url(name: str, tmp_path: Path, unique: str = "") -> str:
+    if name == "redis_cluster":
+        return redis_storage_url(unique, _cluster[0])
     return {
         "memory": "memory://",
         "file": f"file://{tmp_path}/files",
@@ -49,8 +55,15 @@ def _url(name: str, tmp_path: Path, unique: str = "") -> str:
 def _drop(name: str, unique: str) -> None:
     if name == "redis":
         drop_redis_prefix(unique)
+    elif name == "redis_cluster":
+        drop_redis_prefix(unique, _cluster[0])
     elif name == "postgres":
         drop_postgres_schema(unique)
+
+
+def _needs(name: str, request: pytest.FixtureRequest) -> None:
+    if name == "redis_cluster" and not _cluster:
+        _cluster.append(request.getfixturevalue("redis_cluster"))
 
 
 Factory = Callable[..., Awaitable[Storage]]
@@ -85,6 +98,7 @@ async def _factory(name: str, tmp_path: Path) -> AsyncIterator[Factory]:
 
 @pytest.fixture(params=CONTAINERS)
 async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+    _needs(request.param, request)
     async for factory in _factory(request.param, tmp_path):
         yield factory
 
@@ -92,6 +106,7 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 @pytest.fixture(params=SHARED)
 async def make_shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
     """Two containers made by one of these factories share one store."""
+    _needs(request.param, request)
     async for factory in _factory(request.param, tmp_path):
         yield factory
 
@@ -266,6 +281,7 @@ PERSISTENT = [name for name in CONTAINERS if name != "memory"]
 
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Iterator[str]:
+    _needs(request.node.callspec.params["name"], request)
     name = unique_name("restart")
     yield name
     _drop(request.node.callspec.params["name"], name)
