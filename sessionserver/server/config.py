@@ -249,8 +249,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "storage",
         _storage,
-        "Where sessions live: memory://, file:///abs/dir or sqlite:///abs/file.db. "
-        "Default: the embedded durable store, sqlite under --data-dir.",
+        "Where sessions live: memory://, file:///abs/dir, sqlite:///abs/file.db, or a store "
+        "several daemons share: redis://host:port/db (rediss:// for TLS, redis+cluster:// "
+        "for Redis Cluster; ?prefix=, ?timeout=) or postgresql://user@host/db (?schema=, "
+        "?timeout=).  Default: the embedded durable store, sqlite under --data-dir.",
         "URL",
     ),
     Option("data_dir", _path, "Folder of the default storage.", "DIR"),

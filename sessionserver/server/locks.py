@@ -238,6 +238,10 @@ class SharedLocks:
     def release(self, sid: bytes, owner: LockOwner) -> None:
         self.local.release(sid, owner)
 
+    def idle_token(self, sid: bytes) -> bytes | None:
+        """The token of a store lock this daemon still keeps though nobody here holds it."""
+        return self._lingering.get(sid)
+
     # -- the store level -----------------------------------------------------------------------
 
     async def _acquire(

@@ -40,6 +40,8 @@ from ..protocol.replies import (
     Err,
 )
 from ..storage import LockLost, StorageError
+from ..storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS
+from .locks import SharedLocks
 from .state import MAX_KEY_LENGTH, ConnectionState, now, size_of
 
 __all__ = ["apply_changes", "parse_changes"]
@@ -77,14 +79,8 @@ def parse_changes(st: ConnectionState, parts: list[Any], first: int) -> Any:
         return MALFORMED_SERIALIZED
 
 
-def apply_changes(
-    st: ConnectionState,
-    data: dict[bytes, bytes],
-    changes: dict[bytes, bytes],
-    removed: list[bytes],
-) -> dict[bytes, bytes] | Err:
-    """The session after the changes, or the limit they break (nothing is changed)."""
-    m = st.m
+def check_changes(st: ConnectionState, changes: dict[bytes, bytes]) -> Err | None:
+    """The first bad key or too large value among ``changes``, if any."""
     if changes:
         # bad_key() for every key at once: joined by a space (itself forbidden), the keys
         # hold a space only where the join put one.
@@ -98,8 +94,22 @@ def apply_changes(
             or max(map(len, changes)) > MAX_KEY_LENGTH
         ):
             return INVALID_KEY
-        if max(map(len, changes.values())) > m.max_value:
+        if max(map(len, changes.values())) > st.m.max_value:
             return VALUE_TOO_LARGE
+    return None
+
+
+def apply_changes(
+    st: ConnectionState,
+    data: dict[bytes, bytes],
+    changes: dict[bytes, bytes],
+    removed: list[bytes],
+) -> dict[bytes, bytes] | Err:
+    """The session after the changes, or the limit they break (nothing is changed)."""
+    m = st.m
+    bad = check_changes(st, changes)
+    if bad is not None:
+        return bad
     result = dict(data)
     result.update(changes)
     for key in removed:
@@ -209,7 +219,42 @@ def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
             st.wrote()
             return None
         # an unknown id: the general path decides (it may create it)
+    if storage.shared:
+        return st.run(_write_shared(st, sid, changes, removed))
     return st.run(_write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now())))
+
+
+_APPLY_ERRORS = {APPLY_TOO_MANY_KEYS: TOO_MANY_KEYS, APPLY_TOO_LARGE: SESSION_TOO_LARGE}
+
+
+async def _write_shared(
+    st: ConnectionState, sid: bytes, changes: dict[bytes, bytes], removed: list[bytes]
+) -> Any:
+    """A shared store may apply the write in one step while nobody holds the lock (one round
+    trip instead of four: lock, load, save, unlock); else the lock is queued for."""
+    bad = check_changes(st, changes)
+    if bad is not None:
+        return bad
+    locks = st.locks
+    if not locks.held(sid):
+        m = st.m
+        code = await st.storage.apply(
+            sid,
+            changes,
+            removed,
+            max_keys=m.max_keys,
+            max_session=m.max_session,
+            token=locks.idle_token(sid) if isinstance(locks, SharedLocks) else None,
+            now=now(),
+        )
+        if code == APPLIED:
+            st.wrote()
+            return None
+        if code in _APPLY_ERRORS:
+            return _APPLY_ERRORS[code]
+        if code == APPLY_ABSENT and not m.allow_client_ids:
+            return OPEN_FAILED
+    return await _write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now()))
 
 
 # -- create -----------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ from typing import ClassVar, Literal, Protocol
 from .worker import Barrier
 
 __all__ = [
+    "APPLIED",
+    "APPLY_ABSENT",
+    "APPLY_LOCKED",
+    "APPLY_TOO_LARGE",
+    "APPLY_TOO_MANY_KEYS",
     "FsyncPolicy",
     "LockLost",
     "Storage",
@@ -53,6 +58,10 @@ class StorageEvents(Protocol):
 
 class StorageError(Exception):
     """The container cannot do what was asked (disk full, database gone, ...)."""
+
+
+#: What :meth:`Storage.apply` did.
+APPLIED, APPLY_ABSENT, APPLY_LOCKED, APPLY_TOO_MANY_KEYS, APPLY_TOO_LARGE = 1, 0, -2, -3, -4
 
 
 class LockLost(StorageError):
@@ -228,6 +237,26 @@ class Storage(ABC):
     async def lock_release(self, sid: bytes, token: bytes) -> None:
         """Release the lock if ``token`` still holds it."""
         raise NotImplementedError
+
+    async def apply(
+        self,
+        sid: bytes,
+        changes: dict[bytes, bytes],
+        removed: list[bytes],
+        *,
+        max_keys: int,
+        max_session: int,
+        token: bytes | None,
+        now: float,
+    ) -> int | None:
+        """Set ``changes`` and remove ``removed`` in one step, as a writer taking the lock,
+        loading, saving and unlocking would, if the session's lock is free (or held under
+        ``token`` by nobody in particular: a lock this daemon keeps a moment after its
+        release).  Returns :data:`APPLIED`, :data:`APPLY_ABSENT` (absent or expired: nothing
+        created), :data:`APPLY_LOCKED` (someone holds the lock: queue for it instead),
+        :data:`APPLY_TOO_MANY_KEYS` or :data:`APPLY_TOO_LARGE` (nothing changed); None when
+        the container has no such step (then the caller takes the lock)."""
+        return None
 
     async def user_sessions(self, user: bytes, now: float) -> list[bytes]:
         """The ids of the sessions that name ``user`` (see :func:`user_id`), live ones at

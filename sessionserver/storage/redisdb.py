@@ -44,7 +44,16 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from ..ids import is_valid_id
-from .base import LockLost, Storage, StorageError, StorageOptions, plain_user, user_id
+from .base import (
+    APPLIED,
+    APPLY_ABSENT,
+    LockLost,
+    Storage,
+    StorageError,
+    StorageOptions,
+    plain_user,
+    user_id,
+)
 from .urls import parse_redis_url
 
 __all__ = ["RedisStorage"]
@@ -230,6 +239,74 @@ expire(KEYS[1], deadline(m[1], ARGV[1], ARGV[4], ttl, maxlife), now)
 return 1
 """
 
+# KEYS: session, lock.  ARGV: now, ttl, maxlife, token ('' none), max keys, max size,
+# number of user keys, user keys..., number of changed pairs, pairs..., removed keys...
+# -> {1, old user, new user} applied; {0} absent or expired; {-2} locked; {-3} too many keys;
+#    {-4} too large
+_APPLY = """
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[4] then return {-2} end
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {0} end
+local meta, cur = {}, {}
+for i = 1, #h, 2 do
+  local f = h[i]
+  if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else cur[f] = h[i + 1] end
+end
+if deadline(meta[' c'], meta[' a'], meta[' t'], ttl, maxlife) <= now then
+  redis.call('DEL', KEYS[1])
+  return {0}
+end
+local i = 7
+local nuser = tonumber(ARGV[i])
+local ukeys = {}
+for j = 1, nuser do ukeys[j] = ARGV[i + j] end
+i = i + nuser + 1
+local npairs = tonumber(ARGV[i])
+local set, gone = {}, {}
+for j = 1, npairs do
+  local k, v = ARGV[i + 2 * j - 1], ARGV[i + 2 * j]
+  cur[k] = v
+  set[#set + 1] = k
+  set[#set + 1] = v
+end
+for j = i + 2 * npairs + 1, #ARGV do
+  if cur[ARGV[j]] then
+    cur[ARGV[j]] = nil
+    gone[#gone + 1] = ARGV[j]
+  end
+end
+local count, size = 0, 0
+for k, v in pairs(cur) do
+  count = count + 1
+  size = size + #k + #v
+end
+if count > tonumber(ARGV[5]) then return {-3} end
+if size > tonumber(ARGV[6]) then return {-4} end
+local user = ''
+for j = 1, #ukeys do
+  local v = cur[ukeys[j]]
+  if v then
+    if #v >= 2 and string.sub(v, 1, 1) == '"' and string.sub(v, -1) == '"' then
+      v = string.sub(v, 2, -2)
+    end
+    user = v
+    break
+  end
+end
+if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+if #set > 0 then hset(KEYS[1], set) end
+if user ~= '' then
+  redis.call('HSET', KEYS[1], ' a', ARGV[1], ' u', user)
+else
+  redis.call('HSET', KEYS[1], ' a', ARGV[1])
+  redis.call('HDEL', KEYS[1], ' u')
+end
+expire(KEYS[1], deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife), now)
+return {1, meta[' u'] or '', user}
+"""
+
 # KEYS: lock.  ARGV: token, ms.  -> 1 extended, 0 not held by token
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -278,6 +355,7 @@ _CHECK_S = _Script(_CHECK)
 _GC_S = _Script(_GC)
 _SET_TTL_S = _Script(_SET_TTL)
 _RENEW_S = _Script(_RENEW)
+_APPLY_S = _Script(_APPLY)
 _UNLOCK_S = _Script(_UNLOCK)
 
 
@@ -333,11 +411,14 @@ class RedisStorage(Storage):
 
     async def start(self) -> None:
         retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), 1)
+        # _guard() bounds every call (connection wait, retries and all) with one timer; the
+        # driver's own read and pool timers would only add cost per call.  A dead pooled
+        # connection is found out by the retry, not by a health check per call.
         common: dict[str, Any] = {
-            "socket_timeout": self.timeout,
+            "socket_timeout": None,
             "socket_connect_timeout": self.timeout,
             "retry": retry,
-            "health_check_interval": 30,
+            "health_check_interval": 0,
         }
         if self.cluster:
             self._client = RedisCluster.from_url(
@@ -347,7 +428,7 @@ class RedisStorage(Storage):
             pool = aioredis.BlockingConnectionPool.from_url(
                 self._target,
                 max_connections=self.max_connections,
-                timeout=self.timeout,
+                timeout=None,
                 **common,
             )
             self._client = aioredis.Redis.from_pool(pool)  # closes the pool with it
@@ -588,6 +669,39 @@ class RedisStorage(Storage):
         following, keys = await self._scan_keys(cursor, self._prefix + b":s:*", count)
         live = await self._live(keys, now) if keys else []
         return following, [self._sid(k) for k, ok in zip(keys, live, strict=True) if ok]
+
+    async def apply(
+        self,
+        sid: bytes,
+        changes: dict[bytes, bytes],
+        removed: list[bytes],
+        *,
+        max_keys: int,
+        max_session: int,
+        token: bytes | None,
+        now: float,
+    ) -> int | None:
+        if not is_valid_id(sid):
+            return APPLY_ABSENT
+        result = await self._call(
+            _APPLY_S,
+            [self._skey(sid), self._lkey(sid)],
+            [
+                *self._args(now),
+                token or b"",
+                max_keys,
+                max_session,
+                len(self._user_keys),
+                *self._user_keys,
+                len(changes),
+                *self._flat(changes),
+                *removed,
+            ],
+        )
+        code = int(result[0])
+        if code == APPLIED:
+            await self._reindex(sid, _s(result[1]), _s(result[2]))
+        return code
 
     # -- locks ------------------------------------------------------------------------------
 

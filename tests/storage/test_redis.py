@@ -1,0 +1,132 @@
+"""What is particular to the Redis container, against the real Redis of this machine: native
+TTLs, the key layout, the one-step write, URL checks.  (The contract is in test_contract.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from sessionserver.storage import Storage, StorageOptions, check_url, open_storage
+from sessionserver.storage.base import (
+    APPLIED,
+    APPLY_ABSENT,
+    APPLY_LOCKED,
+    APPLY_TOO_LARGE,
+    APPLY_TOO_MANY_KEYS,
+)
+
+from ..stores import REDIS_URL, drop_redis_prefix, redis_storage_url, unique_name
+
+pytestmark = pytest.mark.anyio
+
+A = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    name = unique_name("redis")
+    yield name
+    drop_redis_prefix(name)
+
+
+@pytest.fixture
+def raw() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+async def make(prefix: str) -> AsyncIterator[Callable[..., Any]]:
+    opened: list[Storage] = []
+
+    async def factory(**options: Any) -> Storage:
+        storage = open_storage(redis_storage_url(prefix), StorageOptions(**options))
+        await storage.start()
+        opened.append(storage)
+        return storage
+
+    yield factory
+    for storage in opened:
+        await storage.stop()
+
+
+async def test_redis_expires_sessions_by_itself(make: Any, prefix: str, raw: redis.Redis) -> None:
+    s = await make(ttl=1)
+    await s.create(A, {b"k": b"v"}, time.time())
+    key = f"{prefix}:s:{{{A.decode()}}}"
+    assert 0 < raw.pttl(key) <= 1000
+    await asyncio.sleep(1.3)
+    assert raw.exists(key) == 0  # gone from Redis itself, without any sweep of ours
+    assert await s.purge_expired(time.time()) == 0
+
+
+async def test_an_access_refreshes_the_ttl_and_leaves_the_pairs(
+    make: Any, prefix: str, raw: redis.Redis
+) -> None:
+    s = await make(ttl=100)
+    now = time.time()
+    await s.create(A, {b"k": b"v"}, now)
+    key = f"{prefix}:s:{{{A.decode()}}}"
+    raw.pexpire(key, 5000)  # as if most of the lifetime had passed
+    assert await s.load(A, time.time()) == {b"k": b"v"}
+    assert raw.pttl(key) > 90_000
+    assert raw.hget(key, "k") == b"v"
+
+
+async def test_a_session_and_its_lock_share_a_cluster_slot(make: Any, prefix: str) -> None:
+    s = await make()
+    await s.create(A, {}, time.time())
+    assert await s.lock_acquire(A, b"t", 5)
+    session, lock = f"{prefix}:s:{{{A.decode()}}}", f"{prefix}:l:{{{A.decode()}}}"
+    assert key_slot(session.encode()) == key_slot(lock.encode())
+
+
+async def test_apply_writes_in_one_step_when_the_lock_is_free(make: Any) -> None:
+    s = await make(ttl=100, user_keys=(b"_user_id",))
+    now = time.time()
+    args: dict[str, Any] = {"max_keys": 3, "max_session": 100, "token": None, "now": now}
+    assert await s.apply(A, {b"k": b"v"}, [], **args) == APPLY_ABSENT  # nothing created
+    await s.create(A, {b"a": b"1", b"b": b"2"}, now)
+    assert await s.apply(A, {b"c": b"3", b"_user_id": b'"7"'}, [b"a", b"x"], **args) == APPLIED
+    assert await s.load(A, now) == {b"b": b"2", b"c": b"3", b"_user_id": b'"7"'}
+    assert await s.user_sessions(b"7", now) == [A]
+    assert await s.apply(A, {b"d": b"4"}, [], **args) == APPLY_TOO_MANY_KEYS
+    assert await s.apply(A, {b"b": b"x" * 100}, [], **args) == APPLY_TOO_LARGE
+    assert await s.load(A, now) == {b"b": b"2", b"c": b"3", b"_user_id": b'"7"'}  # unchanged
+    assert await s.apply(A, {}, [b"_user_id"], **args) == APPLIED
+    assert await s.user_sessions(b"7", now) == []
+    assert await s.lock_acquire(A, b"theirs", 5)
+    assert await s.apply(A, {b"e": b"5"}, [], **args) == APPLY_LOCKED
+    assert await s.apply(A, {b"e": b"5"}, [], **{**args, "token": b"theirs"}) == APPLIED
+    await s.lock_release(A, b"theirs")
+    assert await s.apply(A, {b"f": b"6"}, [], **{**args, "now": now + 101}) == APPLY_ABSENT
+
+
+def test_bad_urls_are_one_line_errors() -> None:
+    for url, words in [
+        ("redis://127.0.0.1:6379/abc", "the database must be a number"),
+        ("redis://127.0.0.1:6379/0?prefix=a{b}", "the prefix must be plain text"),
+        ("redis+cluster://127.0.0.1:7000/3", "only database 0"),
+        ("redis://127.0.0.1:6379/0?timeout=0", "timeout must be"),
+        ("redis://:secret@127.0.0.1:99999/0", "bad port"),
+    ]:
+        with pytest.raises(ValueError, match=words) as caught:
+            check_url(url)
+        assert "secret" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
+    )
+    with pytest.raises(ValueError, match=r"pip install 'sessionserver\[redis\]'"):
+        check_url("redis://127.0.0.1:6379/0")
