@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 
+from .stores import POSTGRES_URL
+
 
 def _redis_keys(pattern: str) -> int:
     with socket.create_connection(("127.0.0.1", 6379)) as sock:
@@ -14,6 +16,17 @@ def _redis_keys(pattern: str) -> int:
         head = sock.recv(65536).split(b"\r\n", 1)[0]
     assert head.startswith(b"*"), head
     return int(head[1:])
+
+
+def _postgres_schemas(pattern: str) -> int:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_URL) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", [pattern]
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> None:
@@ -36,16 +49,22 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
             "memory",
             "--storage",
             "default",
+            "--storage",
+            "redis-x2",
+            "--storage",
+            "postgres",
         ],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [run["target"]["target"] for run in report["runs"]] == [
         "memory://",
         "default (sqlite, durable default)",
+        "redis://, 2 daemons",
+        "postgresql://",
     ]
     for run in report["runs"]:
         assert run["target"]["cycles_per_s"] > 0 and run["target"]["errors"] == 0
@@ -72,7 +91,8 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
     }
     for h in http.values():
         assert h["requests_per_s"] > 0 and h["errors"] == 0
-    assert _redis_keys("ssbench-*") == 0  # only its own keys, and it cleaned them up
+    assert _redis_keys("ssbench*") == 0  # the shared-store runs too
+    assert _postgres_schemas("ssbench%") == 0  # only its own keys, and it cleaned them up
 
 
 def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
