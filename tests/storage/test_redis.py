@@ -13,7 +13,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from sessionserver.storage import Storage, StorageOptions, check_url, open_storage
+from sessionserver.storage import Storage, StorageError, StorageOptions, check_url, open_storage
 from sessionserver.storage.base import (
     APPLIED,
     APPLY_ABSENT,
@@ -130,3 +130,30 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     )
     with pytest.raises(ValueError, match=r"pip install 'sessionserver\[redis\]'"):
         check_url("redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from ..tls_redis import TlsRedis
+
+    server = TlsRedis(tmp_path_factory.mktemp("tls-redis"))
+    yield server
+    server.stop()
+
+
+async def test_rediss_speaks_tls_and_checks_the_certificate(tls_redis: Any) -> None:
+    s = open_storage(tls_redis.url("tls"), StorageOptions())
+    await s.start()
+    try:
+        now = time.time()
+        assert await s.create(A, {b"k": b"v"}, now)
+        assert await s.load(A, now) == {b"k": b"v"}
+        assert s.describe().startswith("rediss://127.0.0.1:")
+    finally:
+        await s.stop()
+    # Without the CA that signed it, the server's certificate is refused: one clear error.
+    plain = f"rediss://127.0.0.1:{tls_redis.port}/0?prefix=tls&timeout=2"
+    untrusted = open_storage(plain, StorageOptions())
+    with pytest.raises(StorageError, match=r"redis: .*certificate"):
+        await untrusted.start()
+    await untrusted.stop()

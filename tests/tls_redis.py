@@ -1,0 +1,92 @@
+"""A throwaway Redis speaking TLS only, with a self-signed certificate made by ``openssl``, for
+the tests of ``rediss://``."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+__all__ = ["TlsRedis"]
+
+
+class TlsRedis:
+    def __init__(self, workdir: Path) -> None:
+        openssl, server = shutil.which("openssl"), shutil.which("redis-server")
+        if openssl is None or server is None:
+            raise RuntimeError("openssl and redis-server are needed for the TLS tests")
+        self.cert, key = workdir / "cert.pem", workdir / "key.pem"
+        subprocess.run(
+            [
+                openssl,
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(self.cert),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.proc = subprocess.Popen(
+            [
+                server,
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--tls-cert-file",
+                str(self.cert),
+                "--tls-key-file",
+                str(key),
+                "--tls-ca-cert-file",
+                str(self.cert),
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("the TLS redis-server did not start") from None
+                time.sleep(0.05)
+
+    def url(self, prefix: str) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0?prefix={prefix}&ssl_ca_certs={self.cert}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
