@@ -48,6 +48,7 @@ from ..protocol.replies import (
 )
 from ..storage import LockLost, StorageError
 from .compat import authenticate
+from .locks import NOT_LOADED
 from .state import (
     MAX_KEY_LENGTH,
     MODES,
@@ -194,7 +195,9 @@ async def _open_write(
             st.locked = None
             return LOCKED
     storage = st.storage
-    data = await storage.load(sid, _now())
+    data = st.locks.take_loaded(sid, st)
+    if data is NOT_LOADED:
+        data = await storage.load(sid, _now())
     if data is None:
         if not (st.m.allow_client_ids and await storage.create(sid, {}, _now())):
             st.unlock()

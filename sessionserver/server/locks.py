@@ -23,7 +23,10 @@ from typing import Any, Protocol
 
 from ..storage import Storage, StorageError
 
-__all__ = ["STORE_LEASE", "LocalLocks", "LockOwner", "Locks", "SharedLocks"]
+__all__ = ["NOT_LOADED", "STORE_LEASE", "LocalLocks", "LockOwner", "Locks", "SharedLocks"]
+
+#: What :meth:`LocalLocks.take_loaded` says when the lock came without the session's pairs.
+NOT_LOADED: Any = object()
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +130,11 @@ class LocalLocks:
             self.timeouts_total += 1
             fut.set_result(False)
 
+    def take_loaded(self, sid: bytes, owner: LockOwner) -> Any:
+        """The pairs loaded with the lock (a shared store may do both at once), or
+        :data:`NOT_LOADED`: here, never."""
+        return NOT_LOADED
+
     def revoke(self, sid: bytes) -> None:
         """Take the lock from its holder (who is told) and hand it on."""
         holder = self._holders.get(sid)
@@ -183,6 +191,8 @@ class SharedLocks:
         self._tokens: dict[bytes, bytes] = {}
         #: Store locks nobody here holds, kept for LINGER seconds before their release.
         self._lingering: dict[bytes, bytes] = {}
+        #: The pairs (or None: absent) loaded in the step that took a lock, for its owner.
+        self._loaded: dict[tuple[bytes, LockOwner], dict[bytes, bytes] | None] = {}
         storage.fence = self._tokens.get
         self._renewer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -236,7 +246,13 @@ class SharedLocks:
         return asyncio.ensure_future(self._acquire(sid, owner, waiter))
 
     def release(self, sid: bytes, owner: LockOwner) -> None:
+        self._loaded.pop((sid, owner), None)  # taken with the lock but never used
         self.local.release(sid, owner)
+
+    def take_loaded(self, sid: bytes, owner: LockOwner) -> Any:
+        """The session as loaded when ``owner``'s lock was taken (fresher cannot be: nobody
+        could write it since), None if it was absent, or :data:`NOT_LOADED`."""
+        return self._loaded.pop((sid, owner), NOT_LOADED)
 
     def idle_token(self, sid: bytes) -> bytes | None:
         """The token of a store lock this daemon still keeps though nobody here holds it."""
@@ -257,7 +273,7 @@ class SharedLocks:
                 return True  # handed on within this daemon, store lock and all
             token = secrets.token_hex(16).encode()
             delay = 0.005
-            while not await self.storage.lock_acquire(sid, token, self.store_lease):
+            while not await self._take(sid, owner, token):
                 left = deadline - loop.time()
                 if left <= 0:
                     self.store_timeouts_total += 1
@@ -274,10 +290,24 @@ class SharedLocks:
             # The store failed, or the wait was cancelled: leave nothing behind.
             if token is not None and self._tokens.get(sid) != token:
                 self._spawn(self._release_in_store(sid, token))
+            self._loaded.pop((sid, owner), None)
             self.local.release(sid, owner)
             raise
 
+    async def _take(self, sid: bytes, owner: LockOwner, token: bytes) -> bool:
+        """One attempt at the store lock, loading the session with it where the store can."""
+        both = await self.storage.lock_and_load(sid, token, self.store_lease, time.time())
+        if both is None:
+            return await self.storage.lock_acquire(sid, token, self.store_lease)
+        taken, data = both
+        if taken:
+            self._loaded[(sid, owner)] = data
+        return taken
+
     def _free(self, sid: bytes) -> None:
+        if self._loaded:  # normally empty: an entry lives from the lock's step to its use
+            for key in [key for key in self._loaded if key[0] == sid]:
+                del self._loaded[key]
         token = self._tokens.pop(sid, None)
         if token is not None:
             self._lingering[sid] = token

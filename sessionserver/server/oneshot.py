@@ -41,7 +41,7 @@ from ..protocol.replies import (
 )
 from ..storage import LockLost, StorageError
 from ..storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS
-from .locks import SharedLocks
+from .locks import NOT_LOADED, SharedLocks
 from .state import MAX_KEY_LENGTH, ConnectionState, now, size_of
 
 __all__ = ["apply_changes", "parse_changes"]
@@ -162,7 +162,9 @@ async def _write(
             return LOCKED
     try:
         storage = st.storage
-        data = await storage.load(sid, now())
+        data = locks.take_loaded(sid, owner)
+        if data is NOT_LOADED:
+            data = await storage.load(sid, now())
         created = False
         if data is None:
             if not st.m.allow_client_ids:

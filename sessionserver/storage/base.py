@@ -229,6 +229,14 @@ class Storage(ABC):
         lapsed), for ``lease`` seconds of the store's clock."""
         raise NotImplementedError
 
+    async def lock_and_load(
+        self, sid: bytes, token: bytes, lease: float, now: float
+    ) -> tuple[bool, dict[bytes, bytes] | None] | None:
+        """:meth:`lock_acquire` and, if it succeeded, :meth:`load`, in one round trip: (taken,
+        the session's pairs or None when absent).  None when the container has no such step
+        (the caller then takes the lock and loads separately)."""
+        return None
+
     async def lock_renew(self, held: list[tuple[bytes, bytes]], lease: float) -> list[bool]:
         """Extend each ``(sid, token)`` lock still held under that token by ``lease`` seconds;
         for each, whether it still was."""

@@ -307,6 +307,30 @@ expire(KEYS[1], deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife), now)
 return {1, meta[' u'] or '', user}
 """
 
+# KEYS: session, lock.  ARGV: now, ttl, maxlife, token, lease ms.
+# -> {0} the lock is taken; {1} locked, the session absent; {1, flat pairs} locked and loaded
+_LOCK_LOAD = """
+if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then return {0} end
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {1} end
+local meta, out = {}, {}
+for i = 1, #h, 2 do
+  local f = h[i]
+  if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else
+    out[#out + 1] = f
+    out[#out + 1] = h[i + 1]
+  end
+end
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if deadline(meta[' c'], meta[' a'], meta[' t'], ttl, maxlife) <= now then
+  redis.call('DEL', KEYS[1])
+  return {1}
+end
+redis.call('HSET', KEYS[1], ' a', ARGV[1])
+expire(KEYS[1], deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife), now)
+return {1, out}
+"""
+
 # KEYS: lock.  ARGV: token, ms.  -> 1 extended, 0 not held by token
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -356,6 +380,7 @@ _GC_S = _Script(_GC)
 _SET_TTL_S = _Script(_SET_TTL)
 _RENEW_S = _Script(_RENEW)
 _APPLY_S = _Script(_APPLY)
+_LOCK_LOAD_S = _Script(_LOCK_LOAD)
 _UNLOCK_S = _Script(_UNLOCK)
 
 
@@ -712,6 +737,23 @@ class RedisStorage(Storage):
                     self._lkey(sid), token, nx=True, px=max(1, int(lease * 1000))
                 )
             )
+
+    async def lock_and_load(
+        self, sid: bytes, token: bytes, lease: float, now: float
+    ) -> tuple[bool, dict[bytes, bytes] | None] | None:
+        if not is_valid_id(sid):
+            return None
+        result = await self._call(
+            _LOCK_LOAD_S,
+            [self._skey(sid), self._lkey(sid)],
+            [*self._args(now), token, max(1, int(lease * 1000))],
+        )
+        if not result[0]:
+            return False, None
+        if len(result) < 2:
+            return True, None
+        flat = result[1]
+        return True, dict(zip(flat[::2], flat[1::2], strict=True))
 
     async def lock_renew(self, held: list[tuple[bytes, bytes]], lease: float) -> list[bool]:
         ms = max(1, int(lease * 1000))

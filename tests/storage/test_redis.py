@@ -157,3 +157,17 @@ async def test_rediss_speaks_tls_and_checks_the_certificate(tls_redis: Any) -> N
     with pytest.raises(StorageError, match=r"redis: .*certificate"):
         await untrusted.start()
     await untrusted.stop()
+
+
+async def test_lock_and_load_is_one_step(make: Any, prefix: str, raw: redis.Redis) -> None:
+    s = await make(ttl=100)
+    now = time.time()
+    assert await s.lock_and_load(A, b"t1", 5, now) == (True, None)  # locked; nothing there
+    await s.lock_release(A, b"t1")
+    await s.create(A, {b"k": b"v"}, now)
+    key = f"{prefix}:s:{{{A.decode()}}}"
+    raw.pexpire(key, 5000)
+    assert await s.lock_and_load(A, b"t1", 5, time.time()) == (True, {b"k": b"v"})
+    assert raw.pttl(key) > 90_000  # it was an access
+    assert await s.lock_and_load(A, b"t2", 5, time.time()) == (False, None)
+    assert await s.lock_renew([(A, b"t1")], 5) == [True]
