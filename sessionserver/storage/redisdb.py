@@ -63,9 +63,12 @@ T = TypeVar("T")
 #: Pairs per HSET inside a script (Lua's unpack() has a stack limit).
 _CHUNK = 500
 
-# The deadline of a session from its meta fields; every script starts with it.
+# What every session script starts with: its ARGV begins with now, ttl, maxlife, and these
+# helpers read a session's meta fields the same way everywhere.
 _PRELUDE = """
-local function deadline(c, a, t, ttl, maxlife)
+local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- The deadline of a session from its meta fields.
+local function deadline(c, a, t)
   local d = tonumber(a) + tonumber(t or ttl)
   if maxlife > 0 then
     local e = tonumber(c) + maxlife
@@ -73,7 +76,7 @@ local function deadline(c, a, t, ttl, maxlife)
   end
   return d
 end
-local function expire(key, d, now)
+local function expire(key, d)
   redis.call('PEXPIRE', key, math.max(1, math.ceil((d - now) * 1000)))
 end
 local function hset(key, fields)
@@ -81,43 +84,57 @@ local function hset(key, fields)
     redis.call('HSET', key, unpack(fields, i, math.min(i + STEP - 1, #fields)))
   end
 end
+-- The meta fields {c, a, t, u} of the live session at key; nil if absent or expired (an
+-- expired one is deleted on the way).
+local function live(key)
+  local m = redis.call('HMGET', key, ' c', ' a', ' t', ' u')
+  if not m[2] then return nil end
+  if deadline(m[1], m[2], m[3]) <= now then
+    redis.call('DEL', key)
+    return nil
+  end
+  return m
+end
+-- The live session at key as its meta fields by name and its flat pairs; nil as for live().
+local function read(key)
+  local h = redis.call('HGETALL', key)
+  if #h == 0 then return nil end
+  local meta, out = {}, {}
+  for i = 1, #h, 2 do
+    local f = h[i]
+    if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else
+      out[#out + 1] = f
+      out[#out + 1] = h[i + 1]
+    end
+  end
+  if deadline(meta[' c'], meta[' a'], meta[' t']) <= now then
+    redis.call('DEL', key)
+    return nil
+  end
+  return meta, out
+end
+-- An access: the last-access time and the TTL move, the pairs stay; the new deadline.
+local function touch(key, c, t)
+  redis.call('HSET', key, ' a', ARGV[1])
+  local d = deadline(c, ARGV[1], t)
+  expire(key, d)
+  return d
+end
 """.replace("STEP", str(2 * _CHUNK))
 
 # KEYS: session.  ARGV: now, ttl, maxlife, touch (1/0).
 # -> false, or {flat pairs, seconds left}
 _LOAD = """
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return false end
-local meta, out = {}, {}
-for i = 1, #h, 2 do
-  local f = h[i]
-  if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else
-    out[#out + 1] = f
-    out[#out + 1] = h[i + 1]
-  end
-end
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local d = deadline(meta[' c'], meta[' a'], meta[' t'], ttl, maxlife)
-if d <= now then
-  redis.call('DEL', KEYS[1])
-  return false
-end
-if ARGV[4] == '1' then
-  redis.call('HSET', KEYS[1], ' a', ARGV[1])
-  d = deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife)
-  expire(KEYS[1], d, now)
-end
+local meta, out = read(KEYS[1])
+if not meta then return false end
+local d = deadline(meta[' c'], meta[' a'], meta[' t'])
+if ARGV[4] == '1' then d = touch(KEYS[1], meta[' c'], meta[' t']) end
 return {out, tostring(d - now)}
 """
 
 # KEYS: session.  ARGV: now, ttl, maxlife, user ('' for none), pairs...  -> 1 or 0
 _CREATE = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
-if m[2] then
-  if deadline(m[1], m[2], m[3], ttl, maxlife) > now then return 0 end
-  redis.call('DEL', KEYS[1])
-end
+if live(KEYS[1]) then return 0 end
 local fields = {' c', ARGV[1], ' a', ARGV[1]}
 if ARGV[4] ~= '' then
   fields[5] = ' u'
@@ -125,20 +142,15 @@ if ARGV[4] ~= '' then
 end
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 hset(KEYS[1], fields)
-expire(KEYS[1], deadline(ARGV[1], ARGV[1], nil, ttl, maxlife), now)
+expire(KEYS[1], deadline(ARGV[1], ARGV[1], nil))
 return 1
 """
 
 # KEYS: session, lock.  ARGV: now, ttl, maxlife, token ('' for none), user ('' for none),
 # pairs...  -> {1, old user} saved, {0} absent or expired, {-1} the lock changed hands
 _SAVE = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
-if not m[2] then return {0} end
-if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
-  redis.call('DEL', KEYS[1])
-  return {0}
-end
+local m = live(KEYS[1])
+if not m then return {0} end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[4] then return {-1} end
 redis.call('DEL', KEYS[1])
 local fields = {' c', m[1], ' a', ARGV[1]}
@@ -152,42 +164,29 @@ if ARGV[5] ~= '' then
 end
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 hset(KEYS[1], fields)
-expire(KEYS[1], deadline(m[1], ARGV[1], m[3], ttl, maxlife), now)
+expire(KEYS[1], deadline(m[1], ARGV[1], m[3]))
 return {1, m[4] or ''}
 """
 
 # KEYS: session.  ARGV: now, ttl, maxlife.  -> {1, user} deleted, {0} absent or expired
 _DELETE = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
-if not m[2] then return {0} end
+local m = live(KEYS[1])
+if not m then return {0} end
 redis.call('DEL', KEYS[1])
-if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then return {0} end
 return {1, m[4] or ''}
 """
 
 # KEYS: session.  ARGV: now, ttl, maxlife.
 # -> false, or {flat fields including the meta fields, seconds left}
 _RAW = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
-if not m[2] then return false end
-local d = deadline(m[1], m[2], m[3], ttl, maxlife)
-if d <= now then
-  redis.call('DEL', KEYS[1])
-  return false
-end
-return {redis.call('HGETALL', KEYS[1]), tostring(d - now)}
+local m = live(KEYS[1])
+if not m then return false end
+return {redis.call('HGETALL', KEYS[1]), tostring(deadline(m[1], m[2], m[3]) - now)}
 """
 
-# KEYS: session.  ARGV: now, ms to live, fields...  -> 1 created, 0 taken
+# KEYS: session.  ARGV: now, ttl, maxlife, ms to live, fields...  -> 1 created, 0 taken
 _RESTORE = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
-if m[2] then
-  if deadline(m[1], m[2], m[3], ttl, maxlife) > now then return 0 end
-  redis.call('DEL', KEYS[1])
-end
+if live(KEYS[1]) then return 0 end
 local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 hset(KEYS[1], fields)
@@ -196,28 +195,18 @@ return 1
 """
 
 # KEYS: session.  ARGV: now, ttl, maxlife, idle (-1: only expiry), user ('': any)
-# -> 1 live (and older than idle / naming user, when asked), 0 not
+# -> 1 live (and naming user, when asked), 0 not
 _CHECK = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
-if not m[2] then return 0 end
-if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
+local m = live(KEYS[1])
+if not m then return 0 end
 if ARGV[5] ~= '' and m[4] ~= ARGV[5] then return 0 end
 return 1
 """
 
 # KEYS: session.  ARGV: now, ttl, maxlife, idle.  -> {1, user} deleted as idle, {0} not
 _GC = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t', ' u')
-if not m[2] then return {0} end
-if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
-  redis.call('DEL', KEYS[1])
-  return {0}
-end
+local m = live(KEYS[1])
+if not m then return {0} end
 if tonumber(m[2]) < now - tonumber(ARGV[4]) then
   redis.call('DEL', KEYS[1])
   return {1, m[4] or ''}
@@ -227,15 +216,10 @@ return {0}
 
 # KEYS: session.  ARGV: now, ttl, maxlife, new ttl.  -> 1 or 0
 _SET_TTL = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], ' c', ' a', ' t')
-if not m[2] then return 0 end
-if deadline(m[1], m[2], m[3], ttl, maxlife) <= now then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
-redis.call('HSET', KEYS[1], ' a', ARGV[1], ' t', ARGV[4])
-expire(KEYS[1], deadline(m[1], ARGV[1], ARGV[4], ttl, maxlife), now)
+local m = live(KEYS[1])
+if not m then return 0 end
+redis.call('HSET', KEYS[1], ' t', ARGV[4])
+touch(KEYS[1], m[1], ARGV[4])
 return 1
 """
 
@@ -244,20 +228,12 @@ return 1
 # -> {1, old user, new user} applied; {0} absent or expired; {-2} locked; {-3} too many keys;
 #    {-4} too large
 _APPLY = """
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[4] then return {-2} end
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return {0} end
-local meta, cur = {}, {}
-for i = 1, #h, 2 do
-  local f = h[i]
-  if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else cur[f] = h[i + 1] end
-end
-if deadline(meta[' c'], meta[' a'], meta[' t'], ttl, maxlife) <= now then
-  redis.call('DEL', KEYS[1])
-  return {0}
-end
+local meta, flat = read(KEYS[1])
+if not meta then return {0} end
+local cur = {}
+for j = 1, #flat, 2 do cur[flat[j]] = flat[j + 1] end
 local i = 7
 local nuser = tonumber(ARGV[i])
 local ukeys = {}
@@ -298,12 +274,11 @@ end
 if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
 if #set > 0 then hset(KEYS[1], set) end
 if user ~= '' then
-  redis.call('HSET', KEYS[1], ' a', ARGV[1], ' u', user)
+  redis.call('HSET', KEYS[1], ' u', user)
 else
-  redis.call('HSET', KEYS[1], ' a', ARGV[1])
   redis.call('HDEL', KEYS[1], ' u')
 end
-expire(KEYS[1], deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife), now)
+touch(KEYS[1], meta[' c'], meta[' t'])
 return {1, meta[' u'] or '', user}
 """
 
@@ -311,25 +286,13 @@ return {1, meta[' u'] or '', user}
 # -> {0} the lock is taken; {1} locked, the session absent; {1, flat pairs} locked and loaded
 _LOCK_LOAD = """
 if not redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then return {0} end
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return {1} end
-local meta, out = {}, {}
-for i = 1, #h, 2 do
-  local f = h[i]
-  if string.byte(f, 1) == 32 then meta[f] = h[i + 1] else
-    out[#out + 1] = f
-    out[#out + 1] = h[i + 1]
-  end
-end
-local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if deadline(meta[' c'], meta[' a'], meta[' t'], ttl, maxlife) <= now then
-  redis.call('DEL', KEYS[1])
-  return {1}
-end
-redis.call('HSET', KEYS[1], ' a', ARGV[1])
-expire(KEYS[1], deadline(meta[' c'], ARGV[1], meta[' t'], ttl, maxlife), now)
+local meta, out = read(KEYS[1])
+if not meta then return {1} end
+touch(KEYS[1], meta[' c'], meta[' t'])
 return {1, out}
 """
+
+# The lock scripts take other arguments and need no prelude.
 
 # KEYS: lock.  ARGV: token, ms.  -> 1 extended, 0 not held by token
 _RENEW = """
@@ -351,10 +314,10 @@ class _Script:
     """A Lua script called by its SHA, loaded on first use (and again after a restart or a
     ``SCRIPT FLUSH`` of the server, or on a cluster node that has not seen it)."""
 
-    def __init__(self, body: str) -> None:
+    def __init__(self, body: str, *, session: bool = True) -> None:
         import hashlib
 
-        self.text = _PRELUDE + body
+        self.text = _PRELUDE + body if session else body
         self.sha = hashlib.sha1(self.text.encode()).hexdigest()
 
     async def __call__(self, client: Any, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
@@ -378,10 +341,10 @@ _RESTORE_S = _Script(_RESTORE)
 _CHECK_S = _Script(_CHECK)
 _GC_S = _Script(_GC)
 _SET_TTL_S = _Script(_SET_TTL)
-_RENEW_S = _Script(_RENEW)
+_RENEW_S = _Script(_RENEW, session=False)
 _APPLY_S = _Script(_APPLY)
 _LOCK_LOAD_S = _Script(_LOCK_LOAD)
-_UNLOCK_S = _Script(_UNLOCK)
+_UNLOCK_S = _Script(_UNLOCK, session=False)
 
 
 def _s(value: bytes | str) -> bytes:
