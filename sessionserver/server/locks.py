@@ -135,6 +135,10 @@ class LocalLocks:
         :data:`NOT_LOADED`: here, never."""
         return NOT_LOADED
 
+    def idle_token(self, sid: bytes) -> bytes | None:
+        """A store lock kept though nobody holds it: only shared stores have those."""
+        return None
+
     def revoke(self, sid: bytes) -> None:
         """Take the lock from its holder (who is told) and hand it on."""
         holder = self._holders.get(sid)

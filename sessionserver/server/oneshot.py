@@ -41,7 +41,7 @@ from ..protocol.replies import (
 )
 from ..storage import LockLost, StorageError
 from ..storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS
-from .locks import NOT_LOADED, SharedLocks
+from .locks import NOT_LOADED
 from .state import MAX_KEY_LENGTH, ConnectionState, now, size_of
 
 __all__ = ["apply_changes", "parse_changes"]
@@ -246,7 +246,7 @@ async def _write_shared(
             removed,
             max_keys=m.max_keys,
             max_session=m.max_session,
-            token=locks.idle_token(sid) if isinstance(locks, SharedLocks) else None,
+            token=locks.idle_token(sid),
             now=now(),
         )
         if code == APPLIED:

@@ -137,21 +137,6 @@ class ConnectionState:
             self.barrier = self.storage.barrier()
 
 
-def _size(data: dict[bytes, bytes]) -> int:
-    return sum(map(len, data)) + sum(map(len, data.values()))
-
-
-def _bad_key(key: bytes) -> bool:
-    return not key or len(key) > MAX_KEY_LENGTH or 124 in key or 32 in key  # "|", " "
-
-
-def _seconds(raw: bytes, low: int) -> int | None:
-    if not raw.isdigit() or not raw.isascii() or len(raw) > 10:
-        return None
-    value = int(raw)
-    return value if low <= value <= MAX_TTL else None
-
-
 class _OneShot:
     """Owns the lock of a one-shot write for the few microseconds it lasts."""
 

@@ -6,9 +6,9 @@ Each test works in a schema of its own on this machine's PostgreSQL and drops on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Literal
 
 import psycopg
 import pytest
@@ -16,6 +16,7 @@ import pytest
 from sessionserver.storage import StorageError, StorageOptions, check_url, open_storage
 from sessionserver.storage.postgres import PostgresStorage
 
+from ..proxy import Proxy
 from ..stores import POSTGRES_URL, drop_postgres_schema, postgres_storage_url, unique_name
 
 pytestmark = pytest.mark.anyio
@@ -201,80 +202,19 @@ async def test_connections_broken_by_a_server_restart_are_replaced(
         await s.stop()
 
 
-class _Proxy:
-    """A TCP proxy to the server, in the test's loop, that can be cut: ``refuse`` (the server
-    is down: connections drop, new ones are closed at once) or ``blackhole`` (a partition:
-    connections stay open and new ones are accepted, but nothing gets through)."""
-
-    def __init__(self) -> None:
-        self.mode = "up"
-        self.writers: list[asyncio.StreamWriter] = []
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.server: asyncio.Server | None = None
-        self.port = 0
-
-    async def __aenter__(self) -> _Proxy:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        self._drop()
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-
-    def _drop(self) -> None:
-        for writer in self.writers:
-            writer.close()
-        self.writers.clear()
-
-    def cut(self, mode: str) -> None:
-        self.mode = mode
-        if mode == "refuse":
-            self._drop()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.append(writer)
-        if self.mode == "refuse":
-            self._drop()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", 5432)
-        except OSError:
-            self._drop()
-            return
-        self.writers.append(up_writer)
-
-        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    if self.mode == "up":  # a partition loses everything
-                        sink.write(data)
-                        await sink.drain()
-            sink.close()
-
-        for source, sink in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(pump(source, sink))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 async def test_an_outage_fails_calls_in_time_and_the_container_recovers(
-    schema: str, mode: str
+    schema: str, mode: Literal["refuse", "blackhole"]
 ) -> None:
-    async with _Proxy() as proxy:
+    with Proxy(("127.0.0.1", 5432)) as proxy:
         url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test?schema={schema}&timeout=1"
         s = open_storage(url, StorageOptions(ttl=100))
         await s.start()
         try:
             now = time.time()
             await s.create(A, {b"k": b"v"}, now)
-            proxy.cut(mode)
+            proxy.down(mode)
             for call in (
                 s.load(A, now),
                 s.save(A, {b"k": b"lost"}, now),
@@ -285,7 +225,7 @@ async def test_an_outage_fails_calls_in_time_and_the_container_recovers(
                 with pytest.raises(StorageError, match="postgresql"):
                     await call
                 assert time.monotonic() - started < 1.5
-            proxy.mode = "up"
+            proxy.up()
             deadline = time.monotonic() + 10
             while True:
                 try:
