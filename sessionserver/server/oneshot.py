@@ -42,7 +42,7 @@ from ..protocol.replies import (
 from ..storage import LockLost, StorageError
 from ..storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS
 from .locks import NOT_LOADED
-from .state import MAX_KEY_LENGTH, ConnectionState, now, size_of
+from .state import MAX_KEY_LENGTH, ConnectionState, now, seconds, size_of
 
 __all__ = ["apply_changes", "parse_changes"]
 
@@ -51,6 +51,39 @@ def _pairs(items: list[bytes]) -> dict[bytes, bytes] | None:
     if len(items) % 2:
         return None
     return dict(zip(items[::2], items[1::2], strict=True))
+
+
+def take_ttl(st: ConnectionState, parts: list[Any], first: int) -> Any:
+    """The optional idle lifetime of a ``write`` (``ttl <seconds>`` before its changes) or a
+    ``create`` (``<seconds>`` before its pairs), and the parts without it; or an :class:`Err`.
+
+    ``write``'s changes start with a count (RESP) or PHP ``serialize()`` text, neither of
+    which can be the word ``ttl``.  ``create``'s pairs come in twos (RESP) or as
+    ``serialize()`` text, which never starts with a digit: an odd number of arguments, or a
+    leading number, is the lifetime.
+    """
+    if st.resp:
+        if first == 2:
+            if len(parts) < 4 or parts[2].lower() != b"ttl":
+                return None, parts
+            ttl, rest = parts[3], parts[:2] + parts[4:]
+        elif len(parts) % 2 == 0:  # create + an odd number of arguments
+            ttl, rest = parts[1], parts[:1] + parts[2:]
+        else:
+            return None, parts
+    else:
+        words = b" ".join(parts[first:]).split(b" ", 2 if first == 2 else 1)
+        if first == 2:
+            if len(words) < 2 or words[0].lower() != b"ttl":
+                return None, parts
+            ttl, payload = words[1], words[2] if len(words) > 2 else b""
+        elif words[0][:1].isdigit():
+            ttl, payload = words[0], words[1] if len(words) > 1 else b""
+        else:
+            return None, parts
+        rest = [*parts[:first], payload]
+    value = seconds(ttl, 1)
+    return INVALID_ARGUMENT if value is None else (value, rest)
 
 
 def parse_changes(st: ConnectionState, parts: list[Any], first: int) -> Any:
@@ -149,6 +182,7 @@ async def _write(
     changes: dict[bytes, bytes],
     removed: list[bytes],
     waiter: asyncio.Future[bool] | None,
+    ttl: int | None = None,
 ) -> Any:
     owner = st.oneshot
     locks = st.locks
@@ -188,9 +222,20 @@ async def _write(
         if created:
             st.m.sessions_created += 1
         st.wrote()
+        if ttl is not None:
+            return await _set_ttl(st, sid, ttl)
         return None
     finally:
         locks.release(sid, owner)
+
+
+async def _set_ttl(st: ConnectionState, sid: bytes, ttl: int) -> Any:
+    try:
+        if not await st.storage.set_ttl(sid, ttl, now()):
+            return OPEN_FAILED
+    except StorageError:
+        return STORE_FAILED
+    return None
 
 
 def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
@@ -199,6 +244,12 @@ def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
         return OPEN_FAILED
     if st.locked == sid:
         return SESSION_OPEN_HERE
+    ttl = None
+    if parts[2][:3].lower() == b"ttl":
+        taken = take_ttl(st, parts, 2)
+        if taken.__class__ is Err:
+            return taken
+        ttl, parts = taken
     parsed = parse_changes(st, parts, 2)
     if parsed.__class__ is Err:
         return parsed
@@ -207,6 +258,10 @@ def cmd_write(st: ConnectionState, parts: list[Any]) -> Any:
     if not storage.available:
         return STORE_FAILED
     locks = st.locks
+    if ttl is not None:
+        if storage.shared:
+            return st.run(_write_shared(st, sid, changes, removed, ttl))
+        return st.run(_write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now()), ttl))
     if storage.inline and not locks.held(sid):
         # The per-request fast path.  Nothing can come between these lines on the event loop,
         # so while nobody holds the lock there is no need to take it: check and go.
@@ -230,7 +285,11 @@ _APPLY_ERRORS = {APPLY_TOO_MANY_KEYS: TOO_MANY_KEYS, APPLY_TOO_LARGE: SESSION_TO
 
 
 async def _write_shared(
-    st: ConnectionState, sid: bytes, changes: dict[bytes, bytes], removed: list[bytes]
+    st: ConnectionState,
+    sid: bytes,
+    changes: dict[bytes, bytes],
+    removed: list[bytes],
+    ttl: int | None = None,
 ) -> Any:
     """A shared store may apply the write in one step while nobody holds the lock (one round
     trip instead of four: lock, load, save, unlock); else the lock is queued for."""
@@ -251,29 +310,37 @@ async def _write_shared(
         )
         if code == APPLIED:
             st.wrote()
-            return None
+            return None if ttl is None else await _set_ttl(st, sid, ttl)
         if code in _APPLY_ERRORS:
             return _APPLY_ERRORS[code]
         if code == APPLY_ABSENT and not m.allow_client_ids:
             return OPEN_FAILED
-    return await _write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now()))
+    return await _write(st, sid, changes, removed, locks.acquire(sid, st.oneshot, now()), ttl)
 
 
 # -- create -----------------------------------------------------------------------------------
 
 
-async def _create(st: ConnectionState, data: dict[bytes, bytes]) -> Any:
+async def _create(st: ConnectionState, data: dict[bytes, bytes], ttl: int | None) -> Any:
     storage = st.storage
     for _ in range(8):
         sid = generate_id()
         if await storage.create(sid, data, now()):
             st.m.sessions_created += 1
             st.wrote()
+            if ttl is not None:
+                bad = await _set_ttl(st, sid, ttl)
+                if bad is not None:
+                    return bad
             return sid
     return STORAGE_UNAVAILABLE
 
 
 def cmd_create(st: ConnectionState, parts: list[Any]) -> Any:
+    taken = take_ttl(st, parts, 1) if len(parts) > 1 else (None, parts)
+    if taken.__class__ is Err:
+        return taken
+    ttl, parts = taken
     parsed = parse_changes(st, parts, 1)
     if parsed.__class__ is Err:
         return parsed
@@ -283,7 +350,7 @@ def cmd_create(st: ConnectionState, parts: list[Any]) -> Any:
         return data
     if not st.storage.available:
         return STORAGE_UNAVAILABLE
-    return st.run(_create(st, data))  # type: ignore[arg-type]
+    return st.run(_create(st, data, ttl))  # type: ignore[arg-type]
 
 
 # -- admin ------------------------------------------------------------------------------------

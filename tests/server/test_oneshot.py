@@ -153,3 +153,29 @@ def test_the_user_index_can_be_turned_off(start_daemon: StartDaemon) -> None:
         c.cmd('create a:1:{s:8:"_user_id";s:3:""7"";}')
         c.send("user_sessions 7\r\n")
         assert c.read_raw_line() == b"ok \r\n"
+
+
+def test_write_and_create_carry_an_idle_lifetime_in_the_text_framing(
+    memory_daemon: Daemon,
+) -> None:
+    with memory_daemon.client() as c:
+        sid = c.cmd('create 300 a:1:{s:1:"a";s:1:"1";}')[3:]
+        assert c.cmd(f"expires {sid}") == "ok 300"
+        assert c.cmd(f"read {sid}") == 'ok a:1:{s:1:"a";s:1:"1";}'
+        assert c.cmd(f'write {sid} ttl 7200 a:1:{{s:1:"b";s:3:"x y";}}') == "ok"
+        assert c.cmd(f"expires {sid}") == "ok 7200"
+        assert c.cmd(f"read {sid}") == 'ok a:2:{s:1:"a";s:1:"1";s:1:"b";s:3:"x y";}'
+        # a write without a lifetime keeps the one the session has
+        assert c.cmd(f"write {sid} a:0:{{}}") == "ok"
+        assert c.cmd(f"expires {sid}") == "ok 7200"
+        empty = c.cmd("create 60")[3:]
+        assert c.cmd(f"expires {empty}") == "ok 60"
+        assert c.cmd(f"read {empty}") == "ok a:0:{}"
+        assert c.cmd(f"write {sid} ttl 0 a:0:{{}}") == "err Invalid argument."
+        assert c.cmd(f"write {sid} ttl x a:0:{{}}") == "err Invalid argument."
+        assert c.cmd("create 0 a:0:{}") == "err Invalid argument."
+        assert c.cmd(f"write {sid} ttl 5") == "ok"  # no changes: only the lifetime
+        assert c.cmd(f"expires {sid}") == "ok 5"
+        assert c.cmd("write 0123456789abcdef0123456789abcdef ttl 5 a:0:{}") == (
+            "err Could not open session."
+        )

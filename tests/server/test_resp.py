@@ -120,3 +120,25 @@ def test_resp_limits_and_errors(start_daemon: StartDaemon) -> None:
     with daemon.client() as c:  # a request over --max-line: answered, connection closed
         c.send(b"*2\r\n$3\r\nput\r\n$100\r\n" + b"x" * 100 + b"\r\n")
         assert c.read_raw_line().startswith(b"-ERR Protocol error: request too large")
+
+
+def test_write_and_create_carry_an_idle_lifetime(memory_daemon: Daemon) -> None:
+    r = redis.Redis(host=memory_daemon.host, port=memory_daemon.port, protocol=2)
+    try:
+        sid = r.execute_command("create", 300, "a", "1", "ttl", "x").decode()
+        assert r.execute_command("expires", sid) == 300
+        assert r.execute_command("read", sid) == [b"a", b"1", b"ttl", b"x"]
+        plain = r.execute_command("create", "ttl", "5").decode()  # an even count: a pair
+        assert r.execute_command("read", plain) == [b"ttl", b"5"]
+        assert r.execute_command("expires", plain) != 5
+        assert r.execute_command("write", sid, "ttl", 900, 1, "b", "2", "a") == b"OK"
+        assert r.execute_command("read", sid) == [b"ttl", b"x", b"b", b"2"]
+        assert r.execute_command("expires", sid) == 900
+        assert r.execute_command("write", sid, 1, "ttl", "y") == b"OK"  # a key named ttl
+        assert r.execute_command("expires", sid) == 900
+        with pytest.raises(redis.ResponseError, match="Invalid argument"):
+            r.execute_command("write", sid, "ttl", -1, 0)
+        with pytest.raises(redis.ResponseError, match="Invalid argument"):
+            r.execute_command("create", 0, "a", "1")
+    finally:
+        r.close()

@@ -219,3 +219,13 @@ def test_a_pooled_client_fails_over_when_its_daemon_dies(pair: Start) -> None:
             t.join()
         assert errors == []
         assert reads > before  # reads went on through daemon B
+
+
+def test_write_and_create_carry_a_lifetime_seen_by_the_other_daemon(pair: Start) -> None:
+    a, b = pair(), pair()
+    with a.client() as ca, b.client() as cb:
+        sid = ca.cmd('create 300 a:1:{s:1:"a";s:1:"1";}')[3:]
+        assert cb.cmd(f"expires {sid}") in ("ok 300", "ok 299")
+        assert cb.cmd(f'write {sid} ttl 7200 a:1:{{s:1:"b";s:1:"2";}}') == "ok"
+        assert ca.cmd(f"expires {sid}") in ("ok 7200", "ok 7199")
+        assert ca.cmd(f"read {sid}") == 'ok a:2:{s:1:"a";s:1:"1";s:1:"b";s:1:"2";}'

@@ -101,8 +101,8 @@ class SessionClient:
         *,
         ttl: int | None = None,
     ) -> None:
-        """Set ``changes`` and remove ``removed`` atomically (``write``, one round trip);
-        ``ttl`` also gives the session its own idle lifetime (in the same round trip).
+        """Set ``changes`` and remove ``removed`` atomically (``write``, one command);
+        ``ttl`` also gives the session its own idle lifetime (in the same command).
 
         Raises:
             SessionNotFound: the session is gone; nothing is brought back.
@@ -110,13 +110,10 @@ class SessionClient:
             PayloadTooLarge, InvalidRequest: a limit or a key; nothing is changed.
         """
         changes = changes or {}
-        payload = encode(b"write", sid, len(changes), *flatten(changes), *keys_of(removed))
-        if ttl is None:
-            self._one(payload)
-            return
-        payload += encode(b"open", sid, b"r") + encode(b"ttl", ttl) + encode(b"close")
-        for reply in self._execute(payload, 4, retry=True):
-            raise_for(reply)
+        lifetime = () if ttl is None else (b"ttl", ttl)
+        self._one(
+            encode(b"write", sid, *lifetime, len(changes), *flatten(changes), *keys_of(removed))
+        )
 
     def create(
         self, data: Mapping[str, Value] | None = None, *, ttl: int | None = None
@@ -126,20 +123,9 @@ class SessionClient:
         Raises:
             PayloadTooLarge, InvalidRequest: a limit or a key.
         """
-        if ttl is None:
-            reply = self._one(encode(b"create", *flatten(data or {})), retry=False)
-            return str(reply.decode())
-        # new + put_all + ttl + close on one connection: still one round trip
-        payload = (
-            encode(b"new")
-            + encode(b"put_all", *flatten(data or {}))
-            + encode(b"ttl", ttl)
-            + encode(b"close")
-        )
-        replies = self._execute(payload, 4, retry=False)
-        for reply in replies:
-            raise_for(reply)
-        return str(replies[0].decode())
+        lifetime = () if ttl is None else (ttl,)
+        reply = self._one(encode(b"create", *lifetime, *flatten(data or {})), retry=False)
+        return str(reply.decode())
 
     def regenerate(
         self,
