@@ -14,7 +14,7 @@ from typing import Any
 
 from .. import __version__
 from ..protocol.replies import AUTH_FAILED, INVALID_ARGUMENT, Err, Raw
-from .state import ConnectionState
+from .sessions.state import ConnectionState
 
 __all__ = ["authenticate", "cmd_client", "cmd_hello", "cmd_select"]
 
@@ -26,10 +26,10 @@ _NOPROTO = Raw(
 
 def authenticate(st: ConnectionState, token: bytes) -> bool:
     """Check a token; on success the connection may use every command."""
-    expected = st.m.token
+    expected = st.token
     if expected is not None and not hmac.compare_digest(token, expected):
         return False
-    st.table = st.tables.idle if st.sid is None else st.tables.open
+    st.authenticated()
     return True
 
 
@@ -72,7 +72,7 @@ def cmd_hello(st: ConnectionState, parts: list[Any]) -> Any:
         at = options.index(b"auth")
         if at + 2 >= len(options) or not authenticate(st, options[at + 2]):
             return AUTH_FAILED
-    elif st.m.token is not None and st.table is st.tables.auth:
+    elif st.token is not None and st.table is st.tables.auth:
         return _AUTH_FIRST
     return _HELLO[proto]
 

@@ -30,7 +30,7 @@ from ..protocol.text import TextServerCodec
 from ..protocol.text import encode_reply as text_reply
 from ..storage import StorageError
 from ..storage.worker import Barrier
-from .state import QUIT, ConnectionState
+from .sessions.state import QUIT, ConnectionState
 from .tables import TABLES, UNKNOWN
 
 if TYPE_CHECKING:
@@ -51,16 +51,17 @@ class ServerConnection(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
         self.manager = server.manager
+        self.counters = server.counters
         # The first byte decides the framing: "*" is RESP2, anything else text.
         self.codec: TextServerCodec | RespServerCodec | HiredisServerCodec | _Sniffer = _Sniffer(
             self
         )
         self.encode = text_reply
         self.ok = text_reply(None)
-        self.state = ConnectionState(server.manager, TABLES)
+        self.state = ConnectionState(server.manager, TABLES, token=server.token)
         self.transport: asyncio.Transport | None = None
+        #: Requests read so far (the idle sweep notices when it stops moving).
         self.commands = 0
-        self.errors = 0
         self.idle_mark = (-1, 0.0)
         self._waiting: asyncio.Future[Any] | None = None
         self._queue: list[list[Any]] = []
@@ -84,30 +85,27 @@ class ServerConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport = cast(asyncio.Transport, transport)
-        manager = self.manager
-        if manager.connections >= self.server.config.max_connections:
-            manager.connections_rejected += 1
+        counters = self.counters
+        if counters.connections >= self.server.config.max_connections:
+            counters.connections_rejected += 1
             transport.write(TOO_MANY_CONNECTIONS.text)
             transport.close()
             self.transport = None
             return
-        manager.connections += 1
-        manager.connections_total += 1
+        counters.connections += 1
+        counters.connections_total += 1
         self.server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.transport is None:
             return
         self.transport = None
-        manager = self.manager
-        manager.connections -= 1
-        manager.commands_closed += self.commands
-        manager.errors_closed += self.errors
+        self.counters.connections -= 1
         self.server.forget(self)
         if self._waiting is not None:
             self._waiting.cancel()
             self._waiting = None
-        self.state.disconnect()
+        self.manager.disconnect(self.state)
         self._held.clear()
         self._queue.clear()
 
@@ -117,6 +115,7 @@ class ServerConnection(asyncio.Protocol):
             return
         # A counter, not a clock read per packet: the idle sweep notices when it stops moving.
         self.commands += len(requests)
+        self.counters.commands += len(requests)
         if self._waiting is not None:
             self._queue.extend(requests)
             if len(self._queue) > _QUEUE_LIMIT:
@@ -171,7 +170,7 @@ class ServerConnection(asyncio.Protocol):
                 if result is QUIT:
                     append(ok)
                     break
-                self.errors += 1
+                self.counters.errors += 1
             append(self.encode(result))
         if out:
             if st.barrier is None and not self._held:
@@ -194,7 +193,7 @@ class ServerConnection(asyncio.Protocol):
         if result is QUIT:
             result = None
         elif result.__class__ is Err:
-            self.errors += 1
+            self.counters.errors += 1
         self._emit(self.encode(result))
         if self.state.closing or self._shutting_down:
             self._close_when_flushed()

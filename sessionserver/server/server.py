@@ -21,8 +21,10 @@ from collections.abc import Awaitable, Callable
 from ..storage import Storage, StorageError, StorageOptions, open_storage
 from .config import ServerConfig
 from .connection import ServerConnection
-from .locks import SharedLocks
-from .manager import Manager, rss_bytes
+from .sessions.counters import Counters, rss_bytes
+from .sessions.limits import Limits
+from .sessions.manager import SessionManager
+from .sessions.strategy import choose
 
 __all__ = ["Server", "StartupError", "run"]
 
@@ -52,9 +54,23 @@ class Server:
                 ),
             )
         self.storage = storage
-        self.manager = Manager(config, storage)
+        self.counters = Counters()
+        self.strategy = choose(
+            storage, lock_timeout=config.lock_timeout, lock_lease=config.lock_lease
+        )
+        self.manager = SessionManager(
+            self.strategy,
+            limits=Limits(
+                max_value=config.max_value,
+                max_keys=config.max_keys,
+                max_session=config.max_session,
+            ),
+            counters=self.counters,
+            allow_client_ids=config.allow_client_ids,
+        )
+        #: The token every connection must send first, if any.
+        self.token = config.auth_token.reveal().encode() if config.auth_token else None
         self.connections: set[ServerConnection] = set()
-        self.manager.live = lambda: self.connections
         self.address: tuple[str, int] | None = None
         self.started = asyncio.Event()
         self._drained: asyncio.Event | None = None
@@ -91,7 +107,7 @@ class Server:
         gc.freeze()
         sockname = listener.sockets[0].getsockname()
         self.address = (sockname[0], sockname[1])
-        self.manager.rss_at_start = rss_bytes()
+        self.counters.rss_at_start = rss_bytes()
         logger.info(
             "sessionserver listening on %s:%d, storage %s (ttl %ds, fsync %s)",
             self.address[0],
@@ -108,16 +124,14 @@ class Server:
             await self._shutdown(listener, housekeeping)
 
     async def _housekeeping(self) -> None:
-        storage = self.storage
-        locks = self.manager.locks
+        strategy = self.strategy
         idle_timeout = self.config.idle_timeout
         failing = False
         while True:
             await asyncio.sleep(TICK)
             now = time.time()
             try:
-                locks.expire_leases(now)
-                await storage.purge_expired(now)
+                await strategy.tick(now)
             except StorageError as exc:
                 if not failing:  # once per outage, not four times a second
                     logger.error("expiry pass failed (storage unavailable?): %s", exc)
@@ -161,9 +175,7 @@ class Server:
             await housekeeping
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(listener.wait_closed(), 1.0)
-        locks = self.manager.locks
-        if isinstance(locks, SharedLocks):
-            await locks.close()  # other daemons need not wait for the leases to lapse
+        await self.strategy.close()  # other daemons need not wait for lock leases to lapse
         await self.storage.stop()
         logger.info("stopped")
 

@@ -14,8 +14,8 @@ from ..protocol.commands import COMMANDS
 from ..protocol.replies import AUTH_REQUIRED, NO_SESSION, UNKNOWN_COMMAND
 from ..protocol.resp import PROTOCOL_ERROR
 from ..protocol.text import CODEC_ERROR
-from . import compat, dispatcher, oneshot
-from .state import ConnectionState, Spec, Tables
+from . import compat, dispatcher
+from .sessions.state import ConnectionState, Spec, Tables
 
 __all__ = ["TABLES", "UNKNOWN"]
 
@@ -42,7 +42,7 @@ def _no_session(st: ConnectionState, parts: list[Any]) -> Any:
 
 
 def _handler(name: str) -> Any:
-    for module in (dispatcher, oneshot, compat):
+    for module in (dispatcher, compat):
         handler = getattr(module, "cmd_" + name, None)
         if handler is not None:
             return handler

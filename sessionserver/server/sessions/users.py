@@ -9,7 +9,7 @@ nothing to query.  It is rebuilt from the stored sessions at start.
 
 from __future__ import annotations
 
-from ..storage.base import plain_user, user_id
+from ...storage.base import plain_user, user_id
 
 __all__ = ["UserIndex"]
 
