@@ -48,11 +48,11 @@ def cmd_open(st: ConnectionState, parts: Parts) -> Reply:
 
 
 def cmd_commit(st: ConnectionState, parts: Parts) -> Reply:
-    return st.m.commit(st)
+    return st.m.finish(st, False)
 
 
 def cmd_close(st: ConnectionState, parts: Parts) -> Reply:
-    return st.m.close(st)
+    return st.m.finish(st, True)
 
 
 def cmd_abort(st: ConnectionState, parts: Parts) -> Reply:

@@ -1,4 +1,5 @@
-"""Run a coroutine inline until it first has to wait.
+"""Values that may still be on their way: run a coroutine inline until it first has to wait,
+and chain steps onto a result that is either a value or a future of one.
 
 Most commands on the in-memory containers never wait: their coroutines finish on the first
 ``send``.  Wrapping each in a Task would cost a loop iteration and several microseconds per
@@ -6,15 +7,21 @@ command, the whole per-line budget.  :func:`eager` runs the coroutine synchronou
 when it really awaits a future hands the rest of it to a Task, once that future is done (a Task
 must not resume a coroutine whose future is still pending).  This is what Python 3.12's
 ``asyncio.eager_task_factory`` does; we support 3.11.
+
+:func:`then` chains a step onto such a result without a coroutine at all when it is a value:
+the session manager's per-request steps are written once in that style, and cost a function
+call on a store that answers at once (memory) and a callback on one that makes them wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["eager"]
+__all__ = ["Future", "eager", "resolve", "then"]
+
+Future = _Future = asyncio.Future
 
 
 def eager(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -73,3 +80,71 @@ def _finish_later(coro: Coroutine[Any, Any, Any], awaited: Any) -> asyncio.Futur
         coro.close()
         raise RuntimeError(f"coroutine yielded {awaited!r}, not an asyncio future")
     return outer
+
+
+def then(
+    result: Any,
+    step: Callable[[Any], Any],
+    failed: Callable[[BaseException], Any] | None = None,
+) -> Any:
+    """``step(result)`` now if ``result`` is a value, else a future of ``step`` applied to the
+    future's result once it is done (``failed(exc)`` instead if it raised and ``failed`` is
+    given).  Either function may itself return a future: the outcome is flattened.
+
+    Cancelling the returned future cancels the one it waits for.
+    """
+    if not isinstance(result, _Future):
+        return step(result)
+    outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def settle(done: asyncio.Future[Any]) -> None:
+        if outer.done():
+            return
+        if done.cancelled():
+            outer.cancel()
+            return
+        try:
+            exc = done.exception()
+            if exc is None:
+                value = step(done.result())
+            elif failed is None:
+                raise exc
+            else:
+                value = failed(exc)
+        except BaseException as error:
+            outer.set_exception(error)
+            return
+        if isinstance(value, _Future):
+            _chain(value, outer)
+        else:
+            outer.set_result(value)
+
+    def on_outer_done(_: asyncio.Future[Any]) -> None:
+        if outer.cancelled():
+            result.cancel()
+
+    result.add_done_callback(settle)
+    outer.add_done_callback(on_outer_done)
+    return outer
+
+
+def _chain(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:
+    def copy(done: asyncio.Future[Any]) -> None:
+        if outer.done():
+            return
+        if done.cancelled():
+            outer.cancel()
+        elif (exc := done.exception()) is not None:
+            outer.set_exception(exc)
+        else:
+            outer.set_result(done.result())
+
+    inner.add_done_callback(copy)
+    outer.add_done_callback(lambda _: inner.cancel() if outer.cancelled() else None)
+
+
+async def resolve(result: Any) -> Any:
+    """Await ``result`` if it is a future; for coroutines that take a step's result."""
+    if isinstance(result, _Future):
+        return await result
+    return result

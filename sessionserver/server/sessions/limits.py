@@ -19,6 +19,7 @@ __all__ = [
     "Limits",
     "apply_changes",
     "bad_key",
+    "check_changes",
     "check_pairs",
     "check_put",
     "seconds",
@@ -69,7 +70,9 @@ def check_put(limits: Limits, data: Pairs, size: int, key: bytes, value: bytes) 
     return SESSION_TOO_LARGE if size > limits.max_session else size
 
 
-def _check_items(limits: Limits, changes: Pairs) -> Err | None:
+def check_changes(limits: Limits, changes: Pairs) -> Err | None:
+    """The rule the keys or values of ``changes`` break, if any (the limits on the whole
+    session need the session: see :func:`apply_changes`)."""
     max_value = limits.max_value
     for key, value in changes.items():
         if bad_key(key):
@@ -83,7 +86,7 @@ def check_pairs(limits: Limits, data: Pairs) -> Err | int:
     """The size of a whole new session (``put_all``, ``create``), or the rule it breaks."""
     if len(data) > limits.max_keys:
         return TOO_MANY_KEYS
-    bad = _check_items(limits, data)
+    bad = check_changes(limits, data)
     if bad is not None:
         return bad
     size = size_of(data)
@@ -94,7 +97,7 @@ def apply_changes(limits: Limits, data: Pairs, changes: Pairs, removed: list[byt
     """The session after setting ``changes`` and removing ``removed`` (a one-command
     ``write``), or the rule that breaks; ``data`` is not changed.  The change is atomic, so the
     limits apply to the result, not to the steps a series of ``put``s would pass through."""
-    bad = _check_items(limits, changes)
+    bad = check_changes(limits, changes)
     if bad is not None:
         return bad
     result = dict(data)

@@ -5,9 +5,10 @@ command handlers (``dispatcher.py``) only parse arguments and call a method belo
 reaches its store only through its :mod:`strategy`, chosen when the daemon starts, so no
 method asks what the store can do.
 
-Public methods return the reply value at once when no store call has to wait, or a future of
-it (``self.run`` runs a coroutine inline until it really waits, see ``eager.py``); store
-failures become the reply the protocol table gives each command.
+Public methods return the reply value, or a future of it when a store call has to wait.  The
+steps of the per-request commands (``open``, ``close``, ``commit``, ``read``, ``write``) are
+chained with :func:`~..eager.then`, which costs a plain call on a store that answers at once;
+the rarer commands are coroutines run by the strategy (inline until they wait).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ...ids import generate_id, is_valid_id
@@ -34,6 +36,7 @@ from ...protocol.replies import (
     Err,
 )
 from ...storage import LockLost, StorageError
+from ..eager import Future, resolve, then
 from .counters import Counters, rss_bytes
 from .limits import Limits, check_pairs, check_put, size_of
 from .state import READ, WRITE, ConnectionState
@@ -77,95 +80,85 @@ class SessionManager:
             self.strategy.unlock(st, st.locked)
             st.locked = None
 
-    # -- open, new -------------------------------------------------------------------------------
+    # -- open ------------------------------------------------------------------------------------
 
     def open(self, st: ConnectionState, sid: bytes, mode: int) -> Reply:
         """``open <id> [mode]``: a reader sees the last committed state and never waits; a
         writer takes the session's lock, in arrival order."""
-        return self.run(self._open(st, sid, mode))
-
-    async def _open(self, st: ConnectionState, sid: bytes, mode: int) -> Err | None:
-        if st.sid is not None:
-            await self._finish(st, True)
+        if st.sid is not None:  # the session open before is closed first, changes saved
+            return then(self.finish(st, True), lambda _: self.open(st, sid, mode))
         if not is_valid_id(sid):
             return OPEN_FAILED
-        strategy = self.strategy
         now = self.now()
+        # Each step is written once; ``then`` only where the store makes it wait.
         if mode == READ:
-            pairs = await strategy.read(sid, now)
-            if pairs is None:
-                return OPEN_FAILED
-            st.bind(sid, READ, pairs)  # the store's own mapping: a reader never changes it
-            return None
+            data = self.strategy.read(sid, now)
+            if isinstance(data, Future):
+                return then(data, partial(self._opened_read, st, sid))
+            return self._opened_read(st, sid, data)
         st.locked = sid  # from now on a disconnect releases it, granted or still queued
-        data = await strategy.lock(st, sid, now)
+        locked = self.strategy.lock(st, sid, now)
+        if isinstance(locked, Future):
+            return then(locked, partial(self._opened_write, st, sid))
+        return self._opened_write(st, sid, locked)
+
+    @staticmethod
+    def _opened_read(st: ConnectionState, sid: bytes, data: Pairs | None) -> Err | None:
+        if data is None:
+            return OPEN_FAILED
+        st.bind(sid, READ, data)  # the store's own mapping: a reader never changes it
+        return None
+
+    def _opened_write(self, st: ConnectionState, sid: bytes, data: Pairs | Err | None) -> Any:
+        if data is None:
+            return self.run(self._create_locked(st, sid))
         if isinstance(data, Err):
             st.locked = None
             return data
-        if data is None:
-            try:
-                created = self.allow_client_ids and await strategy.create(sid, {}, now, None)
-            except BaseException:
-                self._unlock(st)
-                raise
-            if not created:
-                self._unlock(st)
-                return OPEN_FAILED
-            self.counters.sessions_created += 1
-            self._wrote(st)
-            data = {}
         st.bind(sid, WRITE, dict(data))  # the working copy
         return None
 
-    def new(self, st: ConnectionState) -> Reply:
-        """``new``: a fresh session, open for writing; its id."""
-        return self.run(self._new(st))
-
-    async def _new(self, st: ConnectionState) -> bytes | Err:
-        if st.sid is not None:
-            await self._finish(st, True)
-        sid = await self._create({}, None)
-        if sid is None:
-            return STORAGE_UNAVAILABLE
+    async def _create_locked(self, st: ConnectionState, sid: bytes) -> Err | None:
+        """``open <id> w`` of an unknown id: created only where client-chosen ids are allowed."""
+        try:
+            created = self.allow_client_ids and await resolve(
+                self.strategy.create(sid, {}, self.now(), None)
+            )
+        except BaseException:
+            self._unlock(st)
+            raise
+        if not created:
+            self._unlock(st)
+            return OPEN_FAILED
+        self.counters.sessions_created += 1
         self._wrote(st)
-        st.locked = sid
-        if not await self.strategy.take(st, sid, self.now()):
-            st.locked = None
-            return LOCKED
         st.bind(sid, WRITE, {})
-        return sid
-
-    async def _create(self, data: Pairs, ttl: int | None) -> bytes | None:
-        for _ in range(8):
-            sid = generate_id()
-            if await self.strategy.create(sid, data, self.now(), ttl):
-                self.counters.sessions_created += 1
-                return sid
-        return None  # 128 random bits do not collide: the store is refusing writes
+        return None
 
     # -- commit, close, abort --------------------------------------------------------------------
 
-    def commit(self, st: ConnectionState) -> Reply:
-        """``commit``: save, unlock, keep the session open read-only."""
-        if not st.dirty or st.lost:
-            return self._release(st, False)
-        return self.run(self._save(st, False))
-
-    def close(self, st: ConnectionState) -> Reply:
-        """``close``: save, unlock and close the session."""
-        if not st.dirty or st.lost:
-            return self._release(st, True)
-        return self.run(self._save(st, True))
-
-    async def _finish(self, st: ConnectionState, close: bool) -> Err | None:
+    def finish(self, st: ConnectionState, close: bool) -> Reply:
+        """``close`` (``close`` True): save, unlock and close the session; ``commit``: save,
+        unlock, keep the session open read-only."""
         if not st.dirty or st.lost:
             return self._release(st, close)
-        return await self._save(st, close)
+        sid = st.sid
+        assert sid is not None
+        try:
+            saved = self.strategy.save(st, sid, st.data, self.now(), None)
+        except Exception as exc:
+            return self._save_failed(st, close, exc)
+        if isinstance(saved, Future):
+            return then(
+                saved, partial(self._saved, st, close), partial(self._save_failed, st, close)
+            )
+        return self._saved(st, close, saved)
 
     def _release(self, st: ConnectionState, close: bool) -> Err | None:
         """Close or commit without saving (nothing changed, or the lease was lost)."""
         result = LOCK_LOST if st.lost else None
-        self._unlock(st)
+        if st.locked is not None:
+            self._unlock(st)
         if close:
             st.unbind()
         else:
@@ -173,21 +166,7 @@ class SessionManager:
             st.lost = False
         return result
 
-    async def _save(self, st: ConnectionState, close: bool) -> Err | None:
-        sid = st.sid
-        assert sid is not None
-        try:
-            saved = await self.strategy.save(st, sid, st.data, self.now())
-        except LockLost:
-            st.lost = True  # another daemon holds the lock now: nothing was saved
-            return self._release(st, close)
-        except StorageError as exc:
-            logger.error("saving a session failed: %s", exc)
-            if not close:
-                return COMMIT_FAILED  # keep the lock and the changes: the client may retry
-            self._unlock(st)
-            st.unbind()
-            return CLOSE_FAILED
+    def _saved(self, st: ConnectionState, close: bool, saved: bool) -> Err | None:
         st.locked = None  # the strategy released it with the save
         if not saved:
             st.unbind()
@@ -199,6 +178,19 @@ class SessionManager:
         else:
             st.mode = READ
         return None
+
+    def _save_failed(self, st: ConnectionState, close: bool, exc: BaseException) -> Err | None:
+        if isinstance(exc, LockLost):
+            st.lost = True  # another daemon holds the lock now: nothing was saved
+            return self._release(st, close)
+        if not isinstance(exc, StorageError):
+            raise exc
+        logger.error("saving a session failed: %s", exc)
+        if not close:
+            return COMMIT_FAILED  # keep the lock and the changes: the client may retry
+        self._unlock(st)
+        st.unbind()
+        return CLOSE_FAILED
 
     def abort(self, st: ConnectionState) -> None:
         """``abort``: drop the changes, unlock, close."""
@@ -256,82 +248,15 @@ class SessionManager:
         st.dirty = True
         return None
 
-    # -- whole sessions --------------------------------------------------------------------------
-
-    def destroy(self, st: ConnectionState) -> Reply:
-        """``destroy``: delete the open session (already gone is as good as destroyed)."""
-        return self.run(self._destroy(st))
-
-    async def _destroy(self, st: ConnectionState) -> Err | None:
-        sid = st.sid
-        assert sid is not None
-        try:
-            deleted = await self.strategy.delete(sid, self.now())
-        except StorageError as exc:
-            logger.error("destroying a session failed: %s", exc)
-            return DESTROY_FAILED
-        if deleted:
-            self.counters.sessions_destroyed += 1
-            self._wrote(st)
-        self.abort(st)
-        return None
-
-    def regenerate(self, st: ConnectionState) -> Reply:
-        """``regenerate_id``: move the session to a fresh id; the old one is gone at once."""
-        bad = self._writable(st)
-        if bad is not None:
-            return bad
-        return self.run(self._regenerate(st))
-
-    async def _regenerate(self, st: ConnectionState) -> bytes | Err:
-        old = st.sid
-        assert old is not None
-        for _ in range(3):
-            new = generate_id()
-            if await self.strategy.rename(old, new, self.now()):
-                break
-        else:
-            return REGENERATE_FAILED
-        self._wrote(st)
-        self._unlock(st)  # waiters on the old id wake up to find it gone
-        st.sid = new
-        st.locked = new
-        if not await self.strategy.take(st, new, self.now()):
-            st.locked = None
-            st.unbind()
-            return LOCKED
-        return new
-
-    def get_ttl(self, st: ConnectionState) -> Reply:
-        """``ttl``: whole seconds left."""
-        return self.run(self._get_ttl(st.sid))
-
-    async def _get_ttl(self, sid: bytes | None) -> int | Err:
-        assert sid is not None
-        left = await self.strategy.get_ttl(sid, self.now())
-        return GONE if left is None else max(0, math.ceil(left))
-
-    def set_ttl(self, st: ConnectionState, seconds: int) -> Reply:
-        """``ttl <seconds>``: the session's own idle lifetime, from now."""
-        return self.run(self._set_ttl(st, seconds))
-
-    async def _set_ttl(self, st: ConnectionState, seconds: int) -> Err | None:
-        assert st.sid is not None
-        if not await self.strategy.set_ttl(st.sid, seconds, self.now()):
-            return GONE
-        self._wrote(st)
-        return None
-
     # -- one command per request phase -----------------------------------------------------------
 
     def read(self, sid: bytes) -> Reply:
         """``read <id>``: ``open r`` + ``get_all`` + ``close``."""
         if not is_valid_id(sid):
             return OPEN_FAILED
-        return self.run(self._read(sid))
-
-    async def _read(self, sid: bytes) -> Pairs | Err:
-        data = await self.strategy.read(sid, self.now())
+        data = self.strategy.read(sid, self.now())
+        if isinstance(data, Future):
+            return then(data, _pairs_or_failed)
         return OPEN_FAILED if data is None else data
 
     def write(
@@ -347,18 +272,8 @@ class SessionManager:
             return OPEN_FAILED
         if st.locked == sid:
             return SESSION_OPEN_HERE
-        return self.run(self._write(st, sid, changes, removed, ttl))
-
-    async def _write(
-        self,
-        st: ConnectionState,
-        sid: bytes,
-        changes: Pairs,
-        removed: list[bytes],
-        ttl: int | None,
-    ) -> Err | None:
         try:
-            result = await self.strategy.write(
+            result = self.strategy.write(
                 st.oneshot,
                 sid,
                 changes,
@@ -370,6 +285,11 @@ class SessionManager:
             )
         except LockLost:
             return LOCK_LOST
+        if isinstance(result, Future):
+            return then(result, partial(self._written, st), _lock_lost)
+        return self._written(st, result)
+
+    def _written(self, st: ConnectionState, result: Err | bool | None) -> Err | None:
         if result is True:
             self.counters.sessions_created += 1
         elif result is not None:
@@ -391,40 +311,117 @@ class SessionManager:
         self._wrote(st)
         return sid
 
+    async def _create(self, data: Pairs, ttl: int | None) -> bytes | None:
+        for _ in range(8):
+            sid = generate_id()
+            if await resolve(self.strategy.create(sid, data, self.now(), ttl)):
+                self.counters.sessions_created += 1
+                return sid
+        return None  # 128 random bits do not collide: the store is refusing writes
+
+    # -- new, destroy, regenerate, ttl -----------------------------------------------------------
+
+    def new(self, st: ConnectionState) -> Reply:
+        """``new``: a fresh session, open for writing; its id."""
+        return self.run(self._new(st))
+
+    async def _new(self, st: ConnectionState) -> bytes | Err:
+        if st.sid is not None:
+            await resolve(self.finish(st, True))
+        sid = await self._create({}, None)
+        if sid is None:
+            return STORAGE_UNAVAILABLE
+        self._wrote(st)
+        st.locked = sid
+        if not await resolve(self.strategy.take(st, sid, self.now())):
+            st.locked = None
+            return LOCKED
+        st.bind(sid, WRITE, {})
+        return sid
+
+    def destroy(self, st: ConnectionState) -> Reply:
+        """``destroy``: delete the open session (already gone is as good as destroyed)."""
+        return self.run(self._destroy(st))
+
+    async def _destroy(self, st: ConnectionState) -> Err | None:
+        sid = st.sid
+        assert sid is not None
+        try:
+            deleted = await resolve(self.strategy.delete(sid, self.now()))
+        except StorageError as exc:
+            logger.error("destroying a session failed: %s", exc)
+            return DESTROY_FAILED
+        if deleted:
+            self.counters.sessions_destroyed += 1
+            self._wrote(st)
+        self.abort(st)
+        return None
+
+    def regenerate(self, st: ConnectionState) -> Reply:
+        """``regenerate_id``: move the session to a fresh id; the old one is gone at once."""
+        bad = self._writable(st)
+        if bad is not None:
+            return bad
+        return self.run(self._regenerate(st))
+
+    async def _regenerate(self, st: ConnectionState) -> bytes | Err:
+        old = st.sid
+        assert old is not None
+        for _ in range(3):
+            new = generate_id()
+            if await resolve(self.strategy.rename(old, new, self.now())):
+                break
+        else:
+            return REGENERATE_FAILED
+        self._wrote(st)
+        self._unlock(st)  # waiters on the old id wake up to find it gone
+        st.sid = new
+        st.locked = new
+        if not await resolve(self.strategy.take(st, new, self.now())):
+            st.locked = None
+            st.unbind()
+            return LOCKED
+        return new
+
+    def get_ttl(self, st: ConnectionState) -> Reply:
+        """``ttl``: whole seconds left."""
+        assert st.sid is not None
+        return then(self.strategy.get_ttl(st.sid, self.now()), _seconds_or_gone)
+
+    def set_ttl(self, st: ConnectionState, seconds: int) -> Reply:
+        """``ttl <seconds>``: the session's own idle lifetime, from now."""
+        assert st.sid is not None
+        return then(self.strategy.set_ttl(st.sid, seconds, self.now()), partial(self._ttl_set, st))
+
+    def _ttl_set(self, st: ConnectionState, done: bool) -> Err | None:
+        if not done:
+            return GONE
+        self._wrote(st)
+        return None
+
     # -- administration --------------------------------------------------------------------------
 
     def peek(self, sid: bytes) -> Reply:
         """``peek <id>``: the pairs, not counted as an access."""
         if not is_valid_id(sid):
             return OPEN_FAILED
-        return self.run(self._peek(sid, False))
+        return then(self.strategy.peek(sid, self.now()), _peeked_pairs)
 
     def expires(self, sid: bytes) -> Reply:
         """``expires <id>``: whole seconds left, not counted as an access."""
         if not is_valid_id(sid):
             return OPEN_FAILED
-        return self.run(self._peek(sid, True))
-
-    async def _peek(self, sid: bytes, left: bool) -> Any:
-        found = await self.strategy.peek(sid, self.now())
-        if found is None:
-            return OPEN_FAILED
-        return max(0, math.ceil(found[1])) if left else found[0]
+        return then(self.strategy.peek(sid, self.now()), _peeked_left)
 
     def sessions(self, cursor: int, count: int) -> Reply:
         """``sessions [cursor] [count]``: live ids, a page at a time."""
-        return self.run(self._sessions(cursor, count))
-
-    async def _sessions(self, cursor: int, count: int) -> list[bytes]:
-        following, ids = await self.strategy.scan(cursor, count, self.now())
-        return [b"%d" % following, *ids]
+        return then(self.strategy.scan(cursor, count, self.now()), _page)
 
     def gc(self, st: ConnectionState, idle: int) -> Reply:
         """``gc <seconds>``: delete sessions idle longer than that; how many."""
-        return self.run(self._gc(st, idle))
+        return then(self.strategy.gc(idle, self.now()), partial(self._collected, st))
 
-    async def _gc(self, st: ConnectionState, idle: int) -> int:
-        removed = await self.strategy.gc(idle, self.now())
+    def _collected(self, st: ConnectionState, removed: int) -> int:
         self._wrote(st)
         return removed
 
@@ -436,11 +433,8 @@ class SessionManager:
         # Expired sessions leave the index when they are reclaimed; until then, skip them here.
         strategy = self.strategy
         now = self.now()
-        return [
-            sid
-            for sid in await strategy.user_sessions(user, now)
-            if await strategy.get_ttl(sid, now)
-        ]
+        found = await resolve(strategy.user_sessions(user, now))
+        return [sid for sid in found if await resolve(strategy.get_ttl(sid, now))]
 
     def destroy_user(self, st: ConnectionState, user: bytes, keep: bytes | None) -> Reply:
         """``destroy_user <user> [keep]``: "log out everywhere"; how many were destroyed."""
@@ -449,22 +443,18 @@ class SessionManager:
     async def _destroy_user(self, st: ConnectionState, user: bytes, keep: bytes | None) -> int:
         strategy = self.strategy
         destroyed = 0
-        for sid in await strategy.user_sessions(user, self.now()):
-            if sid != keep and await strategy.delete(sid, self.now()):
+        for sid in await resolve(strategy.user_sessions(user, self.now())):
+            if sid != keep and await resolve(strategy.delete(sid, self.now())):
                 destroyed += 1
         if destroyed:
             self.counters.sessions_destroyed += destroyed
             self._wrote(st)
         return destroyed
 
-    async def count(self) -> int:
-        """Live sessions."""
-        return await self.strategy.count(self.now())
-
     async def stats(self) -> list[tuple[str, int | float | str]]:
         """Name/value pairs for the ``stats`` command, in a stable order."""
         strategy = self.strategy
-        sessions = await strategy.count(self.now())
+        sessions = await resolve(strategy.count(self.now()))
         c = self.counters
         locks = strategy.locks
         items: list[tuple[str, int | float | str]] = [
@@ -479,9 +469,8 @@ class SessionManager:
             ("commands_total", c.commands),
             ("errors_total", c.errors),
         ]
-        users = strategy.users_count()
-        if users is not None:
-            items.append(("users", users))
+        if strategy.users is not None:  # a shared store's index is not counted here
+            items.append(("users", len(strategy.users)))
         items += [
             ("locks_held", len(locks)),
             ("lock_waiting", locks.waiting()),
@@ -493,3 +482,29 @@ class SessionManager:
         ]
         items.extend(strategy.store.info().items())
         return items
+
+
+def _pairs_or_failed(data: Pairs | None) -> Pairs | Err:
+    return OPEN_FAILED if data is None else data
+
+
+def _lock_lost(exc: BaseException) -> Err:
+    if isinstance(exc, LockLost):
+        return LOCK_LOST
+    raise exc
+
+
+def _seconds_or_gone(left: float | None) -> int | Err:
+    return GONE if left is None else max(0, math.ceil(left))
+
+
+def _peeked_pairs(found: tuple[Pairs, float] | None) -> Pairs | Err:
+    return OPEN_FAILED if found is None else found[0]
+
+
+def _peeked_left(found: tuple[Pairs, float] | None) -> int | Err:
+    return OPEN_FAILED if found is None else max(0, math.ceil(found[1]))
+
+
+def _page(found: tuple[int, list[bytes]]) -> list[bytes]:
+    return [b"%d" % found[0], *found[1]]
