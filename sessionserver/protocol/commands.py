@@ -53,11 +53,15 @@ COMMANDS: dict[str, Command] = {
             "gc", "<seconds>", 1, False, "delete sessions idle longer than that; replies count"
         ),
         Command(
-            "read", "<id>", 1, False, "the whole session, one command (open r, get_all, close)"
+            "read",
+            "<id> [withttl]",
+            1,
+            False,
+            "the whole session, one command (open r, get_all, close)",
         ),
         Command(
             "write",
-            "<id> [ttl <seconds>] <changes>",
+            "<id> [ttl <seconds>] [withttl] <changes>",
             2,
             False,
             "set and remove keys atomically, one command (open w, puts, removes, close)",

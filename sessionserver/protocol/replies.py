@@ -8,7 +8,7 @@ each has its own message so that clients can map a reply to an exception through
 
 from __future__ import annotations
 
-__all__ = ["ERRORS", "Err", "Raw"]
+__all__ = ["ERRORS", "Err", "Raw", "Timed"]
 
 
 class Err:
@@ -39,6 +39,17 @@ class Raw:
     def __init__(self, *, text: bytes, resp: bytes) -> None:
         self.text = text
         self.resp = resp
+
+
+class Timed:
+    """A reply that also carries the session's seconds left (``read``/``write`` with
+    ``withttl``): ``ok <seconds> [value]`` in text, the integer first in RESP2."""
+
+    __slots__ = ("seconds", "value")
+
+    def __init__(self, seconds: int, value: dict[bytes, bytes] | None) -> None:
+        self.seconds = seconds
+        self.value = value
 
 
 def _err(name: str, message: str, code: str = "ERR") -> Err:

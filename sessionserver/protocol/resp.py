@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .replies import Err, Raw
+from .replies import Err, Raw, Timed
 
 __all__ = [
     "PROTOCOL_ERROR",
@@ -307,16 +307,25 @@ def encode_reply(result: Any) -> bytes:
             [b"$%d\r\n%s\r\n" % (len(item), item) for item in result]
         )
     if cls is dict:
-        parts = [b"*%d\r\n" % (2 * len(result))]
-        for key, value in result.items():
-            parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value))
-        return b"".join(parts)
+        return _flat_pairs([b"*%d\r\n" % (2 * len(result))], result)
     if cls is int:
         return b":%d\r\n" % result
     if cls is Raw:
         raw: bytes = result.resp
         return raw
+    if cls is Timed:
+        head = b":%d\r\n" % result.seconds
+        pairs = result.value
+        if pairs is None:
+            return head
+        return _flat_pairs([b"*%d\r\n" % (2 * len(pairs) + 1), head], pairs)
     raise TypeError(f"cannot encode {cls.__name__} as a reply")
+
+
+def _flat_pairs(parts: list[bytes], pairs: dict[bytes, bytes]) -> bytes:
+    for key, value in pairs.items():
+        parts.append(b"$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(key), key, len(value), value))
+    return b"".join(parts)
 
 
 def encode_request(*args: bytes | str | int) -> bytes:

@@ -24,6 +24,7 @@ from .replies import (
     NUL_BYTE,
     Err,
     Raw,
+    Timed,
 )
 
 __all__ = [
@@ -190,6 +191,11 @@ def encode_reply(result: Any) -> bytes:
     if cls is Raw:
         raw: bytes = result.text
         return raw
+    if cls is Timed:
+        if result.value is None:
+            return b"ok %d\r\n" % result.seconds
+        line = encode_reply(result.value)
+        return line if line[:1] == b"e" else b"ok %d %s" % (result.seconds, line[3:])
     raise TypeError(f"cannot encode {cls.__name__} as a reply")
 
 

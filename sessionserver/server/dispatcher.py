@@ -125,7 +125,15 @@ def cmd_put_all(st: ConnectionState, parts: Parts) -> Reply:
 
 
 def cmd_read(st: ConnectionState, parts: Parts) -> Reply:
+    if len(parts) > 2:
+        if parts[2].lower() != WITHTTL:
+            return INVALID_ARGUMENT
+        return st.m.read(parts[1], with_ttl=True)
     return st.m.read(parts[1])
+
+
+#: The flag of ``read`` and ``write`` that asks for the session's seconds left in the reply.
+WITHTTL = b"withttl"
 
 
 def cmd_write(st: ConnectionState, parts: Parts) -> Reply:
@@ -135,11 +143,14 @@ def cmd_write(st: ConnectionState, parts: Parts) -> Reply:
         if taken.__class__ is Err:
             return taken
         ttl, parts = taken
+    with_ttl = False
+    if parts[2][:7].lower() == WITHTTL:
+        with_ttl, parts = _take_flag(st, parts)
     parsed = _changes(st, parts, 2)
     if parsed.__class__ is Err:
         return parsed
     changes, removed = parsed
-    return st.m.write(st, parts[1], changes, removed, ttl)
+    return st.m.write(st, parts[1], changes, removed, ttl, with_ttl=with_ttl)
 
 
 def cmd_create(st: ConnectionState, parts: Parts) -> Reply:
@@ -199,6 +210,14 @@ def _take_ttl(st: ConnectionState, parts: Parts, first: int) -> Any:
         rest = [*parts[:first], payload]
     value = seconds(ttl, 1)
     return INVALID_ARGUMENT if value is None else (value, rest)
+
+
+def _take_flag(st: ConnectionState, parts: Parts) -> tuple[bool, Parts]:
+    """``write``'s ``withttl`` flag, and the parts without it."""
+    if st.resp:
+        return (True, [*parts[:2], *parts[3:]]) if parts[2].lower() == WITHTTL else (False, parts)
+    flag, _, payload = b" ".join(parts[2:]).partition(b" ")
+    return (True, [*parts[:2], payload]) if flag.lower() == WITHTTL else (False, parts)
 
 
 def _changes(st: ConnectionState, parts: Parts, first: int) -> Any:

@@ -179,3 +179,20 @@ def test_write_and_create_carry_an_idle_lifetime_in_the_text_framing(
         assert c.cmd("write 0123456789abcdef0123456789abcdef ttl 5 a:0:{}") == (
             "err Could not open session."
         )
+
+
+def test_read_and_write_withttl_reply_the_seconds_left(memory_daemon: Daemon) -> None:
+    with memory_daemon.client() as c:
+        sid = c.cmd('create 600 a:1:{s:1:"a";s:1:"1";}')[3:]
+        assert c.cmd(f"read {sid} withttl") == 'ok 600 a:1:{s:1:"a";s:1:"1";}'
+        assert c.cmd(f"read {sid} WITHTTL") == 'ok 600 a:1:{s:1:"a";s:1:"1";}'
+        assert c.cmd(f'write {sid} withttl a:1:{{s:1:"b";s:1:"2";}}') == "ok 600"
+        assert c.cmd(f"write {sid} ttl 90 withttl a:0:{{}}") == "ok 90"
+        assert c.cmd(f"read {sid}") == 'ok a:2:{s:1:"a";s:1:"1";s:1:"b";s:1:"2";}'
+        assert c.cmd(f"read {sid} other") == "err Invalid argument."
+        assert c.cmd("read 0123456789abcdef0123456789abcdef withttl") == (
+            "err Could not open session."
+        )
+        assert c.cmd("write 0123456789abcdef0123456789abcdef withttl a:0:{}") == (
+            "err Could not open session."
+        )

@@ -142,3 +142,17 @@ def test_write_and_create_carry_an_idle_lifetime(memory_daemon: Daemon) -> None:
             r.execute_command("create", 0, "a", "1")
     finally:
         r.close()
+
+
+def test_read_and_write_withttl(memory_daemon: Daemon) -> None:
+    r = redis.Redis(host=memory_daemon.host, port=memory_daemon.port, protocol=2)
+    try:
+        sid = r.execute_command("create", 700, "a", "1").decode()
+        assert r.execute_command("read", sid, "withttl") == [700, b"a", b"1"]
+        assert r.execute_command("write", sid, "withttl", 1, "b", "2") == 700
+        assert r.execute_command("write", sid, "ttl", 50, "withttl", 0, "a") == 50
+        assert r.execute_command("read", sid, "withttl") == [50, b"b", b"2"]
+        empty = r.execute_command("create").decode()
+        assert r.execute_command("read", empty, "withttl")[1:] == []
+    finally:
+        r.close()

@@ -229,3 +229,14 @@ def test_write_and_create_carry_a_lifetime_seen_by_the_other_daemon(pair: Start)
         assert cb.cmd(f'write {sid} ttl 7200 a:1:{{s:1:"b";s:1:"2";}}') == "ok"
         assert ca.cmd(f"expires {sid}") in ("ok 7200", "ok 7199")
         assert ca.cmd(f"read {sid}") == 'ok a:2:{s:1:"a";s:1:"1";s:1:"b";s:1:"2";}'
+
+
+def test_read_and_write_withttl_through_either_daemon(pair: Start) -> None:
+    a, b = pair(), pair()
+    with a.client() as ca, b.client() as cb:
+        sid = ca.cmd('create 400 a:1:{s:1:"a";s:1:"1";}')[3:]
+        assert cb.cmd(f"read {sid} withttl") in (
+            'ok 400 a:1:{s:1:"a";s:1:"1";}',
+            'ok 399 a:1:{s:1:"a";s:1:"1";}',
+        )
+        assert ca.cmd(f"write {sid} withttl a:0:{{}}") in ("ok 400", "ok 399")

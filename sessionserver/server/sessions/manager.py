@@ -34,6 +34,7 @@ from ...protocol.replies import (
     SESSION_OPEN_HERE,
     STORAGE_UNAVAILABLE,
     Err,
+    Timed,
 )
 from ...storage import LockLost, StorageError
 from ..eager import Future, resolve, then
@@ -250,14 +251,25 @@ class SessionManager:
 
     # -- one command per request phase -----------------------------------------------------------
 
-    def read(self, sid: bytes) -> Reply:
-        """``read <id>``: ``open r`` + ``get_all`` + ``close``."""
+    def read(self, sid: bytes, *, with_ttl: bool = False) -> Reply:
+        """``read <id> [withttl]``: ``open r`` + ``get_all`` + ``close``; with ``withttl``,
+        the seconds the session has left too (after this access: its idle lifetime)."""
         if not is_valid_id(sid):
             return OPEN_FAILED
-        data = self.strategy.read(sid, self.now())
+        now = self.now()
+        data = self.strategy.read(sid, now)
+        if with_ttl:
+            return then(data, partial(self._timed, sid, now))
         if isinstance(data, Future):
             return then(data, _pairs_or_failed)
         return OPEN_FAILED if data is None else data
+
+    def _timed(self, sid: bytes, now: float, value: Any) -> Reply:
+        """The reply ``value`` with the session's seconds left (a ``withttl`` flag)."""
+        if value is None or isinstance(value, Err):
+            return OPEN_FAILED if value is None else value
+        pairs = None if value is _WRITTEN else value
+        return then(self.strategy.get_ttl(sid, now), lambda left: _with_left(left, pairs))
 
     def write(
         self,
@@ -266,8 +278,11 @@ class SessionManager:
         changes: Pairs,
         removed: list[bytes],
         ttl: int | None,
+        *,
+        with_ttl: bool = False,
     ) -> Reply:
-        """``write <id> [ttl <s>] <changes>``: ``open w``, the changes, ``close``, atomically."""
+        """``write <id> [ttl <s>] [withttl] <changes>``: ``open w``, the changes, ``close``,
+        atomically; with ``withttl``, the reply is the session's seconds left."""
         if not is_valid_id(sid):
             return OPEN_FAILED
         if st.locked == sid:
@@ -285,6 +300,10 @@ class SessionManager:
             )
         except LockLost:
             return LOCK_LOST
+        if with_ttl:
+            now = self.now()
+            done = then(result, partial(self._written, st), _lock_lost)
+            return then(done, lambda bad: self._timed(sid, now, bad or _WRITTEN))
         if isinstance(result, Future):
             return then(result, partial(self._written, st), _lock_lost)
         return self._written(st, result)
@@ -482,6 +501,14 @@ class SessionManager:
         ]
         items.extend(strategy.store.info().items())
         return items
+
+
+#: What ``_timed`` is given for a write that succeeded (it has no value of its own).
+_WRITTEN: Any = object()
+
+
+def _with_left(left: float | None, pairs: Pairs | None) -> Timed | Err:
+    return GONE if left is None else Timed(max(0, math.ceil(left)), pairs)
 
 
 def _pairs_or_failed(data: Pairs | None) -> Pairs | Err:
