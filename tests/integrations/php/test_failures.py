@@ -4,6 +4,7 @@ and nothing half-saved."""
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
@@ -102,6 +103,32 @@ def test_a_lock_wait_that_times_out_is_a_warning(start_daemon: StartDaemon, tmp_
     assert "SessionServerHandler: Session is locked." in waiter.text
     assert result(waiter)["started"] is False
     assert result(replies[0])["count"] == 2
+
+
+def test_a_lock_held_past_its_lease_saves_nothing(start_daemon: StartDaemon, tmp_path) -> None:
+    daemon = start_daemon("--storage", "memory://", "--lock-lease", "1")
+    address = f"{daemon.host}:{daemon.port}"
+    with SessionClient(f"sessionserver://{address}") as client:
+        with PhpServer(tmp_path, address, workers=1) as php, Gate() as gate:
+            with php.browser() as browser:
+                sid = result(browser.get("/counter.php"))["id"]
+                replies: list[httpx.Response] = []
+                page = threading.Thread(
+                    target=lambda: replies.append(browser.get(f"/counter.php?gate={gate.port}"))
+                )
+                page.start()
+                at_gate = gate.arrival()
+                deadline = time.monotonic() + 20
+                while client.stats()["lock_leases_expired_total"] == "0":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                gate.release(at_gate)
+                page.join(30)
+        assert client.read(sid) == {"count": b"1"}
+        assert client.stats()["locks_held"] == "0"
+    assert_no_fatal(replies[0])
+    assert "SessionServerHandler: Lock lost: the lease expired." in replies[0].text
+    assert "Failed to write session data" in replies[0].text
 
 
 @pytest.mark.parametrize(

@@ -196,3 +196,18 @@ def test_gc_leaves_expiry_to_the_server_unless_asked(
     assert deleted >= 1
     with pytest.raises(SessionNotFound):
         client.read(other)
+
+
+def test_commands_sent_per_request_type(php: PhpServer, client: SessionClient) -> None:
+    def sent(path: str, body: dict[str, int] | None = None) -> int:
+        before = int(client.stats()["commands_total"])
+        result(browser.post(path, json=body) if body is not None else browser.get(path))
+        return int(client.stats()["commands_total"]) - before - 1  # the second stats counts
+
+    with php.browser() as browser:
+        assert sent("/counter.php") == 4  # new + ttl (one write), then put, close
+        assert sent("/counter.php") == 4  # open w + get_all (one write), then put, close
+        assert sent("/set.php", {}) == 3  # unchanged: open w + get_all, then close
+        assert sent("/set.php", {"a": 1, "b": 2}) == 5  # only the two changed keys
+        assert sent("/set.php?remove=a", {"b": 2}) == 4  # and the removed one
+        assert sent("/peek.php") == 1  # read_and_close: one read
