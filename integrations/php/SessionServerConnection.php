@@ -67,12 +67,25 @@ final class SessionServerConnection
             return;
         }
         $context = stream_context_create(['socket' => ['tcp_nodelay' => true], 'ssl' => $this->ssl]);
-        $socket = @stream_socket_client(
-            $this->uri, $errno, $error, $this->timeout, STREAM_CLIENT_CONNECT, $context
-        );
+        // PHP reports what went wrong (a refused certificate, say) in warnings of its own:
+        // collect them into the one error.
+        $warnings = [];
+        set_error_handler(function (int $level, string $message) use (&$warnings): bool {
+            if (!str_contains($message, 'Unable to connect to')) { // says no more than $error
+                $warnings[] = preg_replace(['/^stream_socket_client\(\): /', '/\s+/'], ['', ' '], $message);
+            }
+            return true;
+        });
+        try {
+            $socket = stream_socket_client(
+                $this->uri, $errno, $error, $this->timeout, STREAM_CLIENT_CONNECT, $context
+            );
+        } finally {
+            restore_error_handler();
+        }
         if ($socket === false) {
-            $error = $error !== '' ? $error : (error_get_last()['message'] ?? 'connection failed');
-            throw new SessionServerError("cannot connect to $this->address: $error");
+            $why = $warnings ? implode('; ', $warnings) : ($error ?: 'failed');
+            throw new SessionServerError("cannot connect to $this->address: $why");
         }
         $this->socket = $socket;
         if ($this->token !== null) {
