@@ -11,7 +11,9 @@
  * as its text. PHP hands a save handler the whole session in its serialize_handler format, so
  * the handler sets session.serialize_handler=php_serialize (plain serialize() of the array)
  * and converts between that and the per-key values. It also sets session.use_strict_mode=1:
- * ids come from the server (create_sid), and an id the server does not know is never adopted.
+ * ids come from the server (create_sid), and a cookie with an id the server does not know gets
+ * a fresh session (with strict mode turned off, that session_start() fails instead: the
+ * server never adopts an id it did not issue).
  *
  * PHP's locking is kept: session_start() takes the session's write lock on the server and
  * session_write_close() (or the end of the request) releases it;
@@ -86,10 +88,9 @@ final class SessionServerHandler implements
 
     public function open(string $path, string $name): bool
     {
-        if (ini_get('session.serialize_handler') !== 'php_serialize'
-            || !ini_get('session.use_strict_mode')) {
-            return $this->fail('needs session.serialize_handler=php_serialize and '
-                . 'session.use_strict_mode=1 (set them before session_start())');
+        if (ini_get('session.serialize_handler') !== 'php_serialize') {
+            return $this->fail('needs session.serialize_handler=php_serialize '
+                . '(construct the handler, or set it, before session_start())');
         }
         return $this->attempt(function (): bool {
             $this->server->connect();
@@ -129,11 +130,13 @@ final class SessionServerHandler implements
 
     public function validateId(string $id): bool
     {
-        if (self::calledFrom('session_start') === null) {
+        if (self::calledFrom('session_regenerate_id') !== null
+            || self::calledFrom('session_create_id') !== null) {
             // A collision check after create_sid(): the server never issues an id twice.
             return false;
         }
-        // session_start() reads right after validating: load now, one round trip for both.
+        // A cookie's id (session_start(), session_reset()), which PHP reads right after
+        // validating: load now, one round trip for both.
         $found = $this->attempt(fn () => $this->load($id) ? 'found' : 'unknown');
         if ($found === false) {
             // Not known to be unknown (a lock wait timed out, the server is away): keep the
@@ -155,9 +158,17 @@ final class SessionServerHandler implements
             $this->newId = null;
             $this->loadedId = $id;
             $this->loaded = [];
-        } elseif ($this->loadedId !== $id
-            && $this->attempt(fn () => $this->load($id) || true) === false) {
-            return false; // an unknown id reads as empty, and is never saved: it is not open
+        } elseif ($this->loadedId !== $id) {
+            $found = $this->attempt(fn () => $this->load($id) ? 'found' : 'unknown');
+            if ($found === false) {
+                return false;
+            }
+            if ($found === 'unknown' && !ini_get('session.use_strict_mode')) {
+                // Only strict mode lets PHP replace an id the server does not know.
+                return $this->fail('the server does not know the session id, and '
+                    . 'session.use_strict_mode=0 keeps PHP from replacing it');
+            }
+            // Otherwise it expired since validateId(): empty, and not saved (it is not open).
         }
         return $this->loaded ? serialize($this->loaded) : '';
     }

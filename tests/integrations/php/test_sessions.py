@@ -211,3 +211,35 @@ def test_commands_sent_per_request_type(php: PhpServer, client: SessionClient) -
         assert sent("/set.php", {"a": 1, "b": 2}) == 5  # only the two changed keys
         assert sent("/set.php?remove=a", {"b": 2}) == 4  # and the removed one
         assert sent("/peek.php") == 1  # read_and_close: one read
+
+
+def test_session_reset_rereads_the_stored_session(php: PhpServer, client: SessionClient) -> None:
+    with php.browser() as browser:
+        sid = result(browser.get("/counter.php"))["id"]
+        assert result(browser.get("/reset.php")) == {"id": sid, "session": {"count": 1}}
+    assert client.read(sid) == {"count": b"1"}
+
+
+def test_session_create_id_in_an_active_session(php: PhpServer, client: SessionClient) -> None:
+    with php.browser() as browser:
+        sid = result(browser.get("/counter.php"))["id"]
+        reply = result(browser.get("/create_id.php"))
+        new = reply["new"]
+        assert reply["old"] == sid and reply["asked"] == new != sid
+        assert reply["session"] == {"moved_from": sid}  # a new session starts empty
+        assert client.read(sid) == {"count": b"1", "moved": b"true"}
+        assert client.read(new) == {"moved_from": json.dumps(sid).encode()}
+        assert result(browser.get("/counter.php")) == {"started": True, "id": new, "count": 1}
+
+
+def test_without_strict_mode_an_unknown_id_fails_and_is_not_adopted(
+    php: PhpServer, client: SessionClient
+) -> None:
+    created = stats(client)["sessions_created"]
+    with php.browser(PHPSESSID=FORGED) as browser:
+        response = browser.get("/lax.php")
+    assert "SessionServerHandler: the server does not know the session id" in response.text
+    assert result(response) == {"started": False, "id": ""}
+    assert stats(client)["sessions_created"] == created
+    with pytest.raises(SessionNotFound):
+        client.read(FORGED)
