@@ -18,7 +18,8 @@
  * PHP's locking is kept: session_start() takes the session's write lock on the server and
  * session_write_close() (or the end of the request) releases it;
  * session_start(['read_and_close' => true]) reads without locking. A save sends only the keys
- * that changed or went. Failures are PHP warnings and false returns, never exceptions.
+ * that changed or went. Failures are PHP warnings and false returns, never exceptions (only
+ * the constructor throws, for a malformed address or an unknown option).
  */
 
 declare(strict_types=1);

@@ -21,9 +21,10 @@ from typing import Any, Self
 import httpx
 
 PAGES = Path(__file__).parent / "pages"
+HANDLER = Path(__file__).parents[3] / "integrations" / "php" / "SessionServerHandler.php"
 STARTED = re.compile(r"Development Server \(http://127\.0\.0\.1:(\d+)\) started")
 
-__all__ = ["PAGES", "Gate", "PhpServer", "result"]
+__all__ = ["HANDLER", "PAGES", "Gate", "PhpServer", "result"]
 
 
 class PhpServer:

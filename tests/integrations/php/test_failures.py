@@ -3,6 +3,7 @@ and nothing half-saved."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -12,7 +13,7 @@ import pytest
 from sessionserver import SessionClient
 
 from ...conftest import StartDaemon
-from .server import Gate, PhpServer, result
+from .server import HANDLER, Gate, PhpServer, result
 
 TOKEN = "s3cret-t0ken-for-php"
 
@@ -163,3 +164,19 @@ def test_a_key_the_server_refuses_saves_nothing(php: PhpServer, client: SessionC
     assert "Failed to write session data" in response.text
     assert client.read(sid) == {"keep": b"1"}
     assert client.stats()["locks_held"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("'127.0.0.1:9090:1'", "not a host:port address: 127.0.0.1:9090:1"),
+        ("'http://host:1'", "not a host:port address: http://host:1"),
+        ("'h:1', ['tiemout' => 1]", "unknown option: tiemout"),
+    ],
+)
+def test_a_bad_address_or_option_is_refused_when_constructed(args: str, message: str) -> None:
+    code = f"require '{HANDLER}';"
+    code += f"try {{ new SessionServerHandler({args}); }} catch (InvalidArgumentException $e) "
+    code += "{ echo $e->getMessage(); }"
+    done = subprocess.run(["php", "-r", code], capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout, done.stderr) == (0, message, "")
