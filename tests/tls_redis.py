@@ -1,5 +1,5 @@
-"""A throwaway Redis speaking TLS only, with a self-signed certificate made by ``openssl``, for
-the tests of ``rediss://``."""
+"""A throwaway Redis speaking TLS only, with a self-signed certificate, for the tests of
+``rediss://``."""
 
 from __future__ import annotations
 
@@ -9,37 +9,17 @@ import subprocess
 import time
 from pathlib import Path
 
+from .certs import self_signed
+
 __all__ = ["TlsRedis"]
 
 
 class TlsRedis:
     def __init__(self, workdir: Path) -> None:
-        openssl, server = shutil.which("openssl"), shutil.which("redis-server")
-        if openssl is None or server is None:
-            raise RuntimeError("openssl and redis-server are needed for the TLS tests")
-        self.cert, key = workdir / "cert.pem", workdir / "key.pem"
-        subprocess.run(
-            [
-                openssl,
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(self.cert),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        server = shutil.which("redis-server")
+        if server is None:
+            raise RuntimeError("redis-server is needed for the TLS tests")
+        self.cert, key = self_signed(workdir)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])

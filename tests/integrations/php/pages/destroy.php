@@ -1,0 +1,6 @@
+<?php
+// Logout.
+require __DIR__ . '/_boot.php';
+session_start();
+$id = session_id();
+reply(['destroyed' => session_destroy(), 'id' => $id]);

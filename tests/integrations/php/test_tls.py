@@ -1,0 +1,77 @@
+"""The handler's TLS: it verifies the server's certificate against its CA and can present a
+client certificate.  The server end is a TLS front (tests/proxy.Proxy with TLS) forwarding to
+the daemon, until the daemon serves TLS itself (--tls-cert/--tls-key)."""
+
+from __future__ import annotations
+
+import re
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ...certs import self_signed
+from ...helpers import Daemon
+from ...proxy import Proxy
+from .server import PhpServer, result
+from .test_failures import assert_no_fatal
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    workdir = tmp_path_factory.mktemp("certs")
+    server_cert, server_key = self_signed(workdir, "server")
+    client_cert, client_key = self_signed(workdir, "client")
+    return {"cert": server_cert, "key": server_key, "client": client_cert, "client_key": client_key}
+
+
+@pytest.fixture(scope="module")
+def front(daemon: Daemon, certs: dict[str, Path]) -> Iterator[int]:
+    """A TLS port in front of the daemon that requires a client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs["cert"], certs["key"])
+    context.load_verify_locations(certs["client"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    with Proxy((daemon.host, daemon.port), tls=context) as proxy:
+        yield proxy.port
+
+
+def run(tmp_path: Path, address: str, options: dict[str, Any]) -> str:
+    with PhpServer(tmp_path, address, options=options, workers=1) as php:
+        with php.browser() as browser:
+            first = browser.get("/counter.php")
+            assert_no_fatal(first)
+            if not result(first)["started"]:
+                return first.text
+            assert result(browser.get("/counter.php"))["count"] == 2
+            return "ok"
+
+
+def test_tls_with_the_ca_and_a_client_certificate(
+    front: int, certs: dict[str, Path], tmp_path: Path
+) -> None:
+    tls = {"cafile": str(certs["cert"]), "local_cert": str(certs["client"])}
+    tls["local_pk"] = str(certs["client_key"])
+    assert run(tmp_path, f"tls://127.0.0.1:{front}", {"tls": tls}) == "ok"
+    assert run(tmp_path, f"127.0.0.1:{front}", {"tls": tls}) == "ok"  # the option alone
+
+
+def test_an_untrusted_server_certificate_is_refused(front: int, tmp_path: Path) -> None:
+    text = run(tmp_path, f"tls://127.0.0.1:{front}", {})
+    assert f"SessionServerHandler: cannot connect to 127.0.0.1:{front}" in text
+    assert "certificate verify failed" in text
+
+
+def test_a_server_that_wants_a_client_certificate(
+    front: int, certs: dict[str, Path], tmp_path: Path
+) -> None:
+    text = run(tmp_path, f"127.0.0.1:{front}", {"tls": {"cafile": str(certs["cert"])}})
+    # TLS 1.3 checks the client's certificate after the handshake: the server hangs up on the
+    # first request (seen as the send or as the reply failing, whichever comes first).
+    assert re.search(
+        rf"SessionServerHandler: (127.0.0.1:{front} closed the connection"
+        rf"|cannot send to 127.0.0.1:{front})",
+        text,
+    ), text
