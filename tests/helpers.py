@@ -4,8 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
+import time
+from collections.abc import Callable
 
 from sessionserver.process import DaemonProcess
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float = 10.0, what: str = "") -> None:
+    """Wait for ``condition()`` to hold, asking again every few milliseconds: for a state of
+    the daemon (a waiter queued, a session gone) rather than a guess at how long it takes."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        pause.wait(0.01)
 
 
 class Daemon(DaemonProcess):
@@ -13,6 +27,29 @@ class Daemon(DaemonProcess):
 
     def client(self, timeout: float = 10.0) -> LineClient:
         return LineClient(self.host, self.port, timeout=timeout)
+
+    def stats(self) -> dict[str, str]:
+        """The ``stats`` figures, asked on a connection of their own."""
+        with self.client() as c:
+            reply = c.cmd("stats")
+        assert reply.startswith("ok "), reply
+        return dict(item.split("=", 1) for item in reply[3:].split())
+
+    def wait_for_lock_waiters(self, count: int) -> None:
+        """Wait until ``count`` connections are queued for locks."""
+        wait_until(
+            lambda: int(self.stats()["lock_waiting"]) >= count,
+            what=f"{count} lock waiters",
+        )
+
+    def wait_until_gone(self, sid: str, *, timeout: float = 10.0) -> None:
+        """Wait until the daemon says ``sid`` is no session (expired, reclaimed)."""
+        with self.client() as c:
+            wait_until(
+                lambda: c.cmd(f"expires {sid}") == "err Could not open session.",
+                timeout=timeout,
+                what=f"session {sid[:8]}... to expire",
+            )
 
 
 class LineClient:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from ..conftest import StartDaemon
-from ..helpers import LineClient
+from ..helpers import LineClient, wait_until
 
 
 @pytest.mark.parametrize("fsync", ["always", "everysec", "no"])
@@ -74,7 +73,8 @@ def test_writes_acknowledged_under_load_survive_kill_9(
     threads = [threading.Thread(target=writer) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    # kill it mid-stream: once every writer has had some writes acknowledged
+    wait_until(lambda: len(acked) == 8 and min(acked.values()) >= 20, what="acknowledged writes")
     daemon.kill9()
     stop.set()
     for t in threads:

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from ..conftest import StartDaemon
+from ..helpers import wait_until
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -41,9 +42,9 @@ def test_a_command_in_flight_finishes_before_exit(start_daemon: StartDaemon) -> 
     replies: list[str] = []
     thread = threading.Thread(target=lambda: replies.append(waiter.cmd(f"open {sid} w")))
     thread.start()
-    time.sleep(0.3)
+    daemon.wait_for_lock_waiters(1)
     daemon.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    wait_until(lambda: "shutting down" in daemon.log, what="the daemon to start its drain")
     holder.close()  # the holder goes away; the waiter gets the lock and its reply
     thread.join(10)
     assert replies == ["ok"]

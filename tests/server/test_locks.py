@@ -31,7 +31,7 @@ def test_reader_never_blocks_and_writer_waits_until_close(memory_daemon: Daemon)
         assert r.cmd("get n") == "ok 0"
         replies: list[tuple[str, float]] = []
         waiter = _open_in_thread(b, f"open {sid} w", replies)
-        time.sleep(0.3)
+        memory_daemon.wait_for_lock_waiters(1)
         assert replies == []  # still blocked
         assert a.cmd("close") == "ok"
         waiter.join(5)
@@ -68,7 +68,6 @@ def test_waiters_are_served_in_arrival_order(start_daemon: StartDaemon) -> None:
         with lock:
             order.append(i)
         assert c.cmd(f"put w{i} x") == "ok"
-        time.sleep(0.05)
         assert c.cmd("close") == "ok"
 
     threads = []
@@ -76,7 +75,7 @@ def test_waiters_are_served_in_arrival_order(start_daemon: StartDaemon) -> None:
         t = threading.Thread(target=wait_then_append, args=(i, c))
         t.start()
         threads.append(t)
-        time.sleep(0.15)  # make the arrival order unambiguous
+        daemon.wait_for_lock_waiters(i + 1)  # make the arrival order unambiguous
     holder.cmd("close")
     for t in threads:
         t.join(10)
@@ -95,7 +94,7 @@ def test_disconnect_discards_changes_and_releases_the_lock(memory_daemon: Daemon
         a.cmd("put lost 1")
         replies: list[tuple[str, float]] = []
         waiter = _open_in_thread(b, f"open {sid} w", replies)
-        time.sleep(0.2)
+        memory_daemon.wait_for_lock_waiters(1)
         a.close()
         waiter.join(5)
         assert replies[0][0] == "ok"
@@ -118,14 +117,14 @@ def test_destroy_and_regenerate_release_the_lock(memory_daemon: Daemon) -> None:
         assert a.cmd(f"open {sid} w") == "ok"
         replies: list[tuple[str, float]] = []
         waiter = _open_in_thread(b, f"open {sid} w", replies)
-        time.sleep(0.2)
+        memory_daemon.wait_for_lock_waiters(1)
         assert a.cmd("regenerate_id").startswith("ok ")
         waiter.join(5)
         assert replies[0][0] == "err Could not open session."  # the old id is gone
         sid2 = a.new_session()
         assert a.cmd(f"open {sid2} w") == "ok"
         waiter = _open_in_thread(b, f"open {sid2} w", replies)
-        time.sleep(0.2)
+        memory_daemon.wait_for_lock_waiters(1)
         assert a.cmd("destroy") == "ok"
         waiter.join(5)
         assert replies[1][0] == "err Could not open session."

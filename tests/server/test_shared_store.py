@@ -18,7 +18,7 @@ import pytest
 
 from sessionserver import SessionClient
 
-from ..helpers import Daemon
+from ..helpers import Daemon, LineClient, wait_until
 from ..stores import (
     drop_postgres_schema,
     drop_redis_prefix,
@@ -138,8 +138,10 @@ def test_a_live_holder_keeps_its_lock_past_the_store_lease(pair: Start) -> None:
     with a.client() as ca, b.client() as cb:
         sid = ca.new_session()
         assert ca.cmd(f"open {sid} w") == "ok"
-        time.sleep(3.5)
-        assert cb.cmd(f"open {sid} w") == "err Session is locked."
+        held_since = time.monotonic()
+        # B keeps trying (each try waits its 1 s lock timeout) well past A's 2 s store lease
+        while time.monotonic() - held_since < 3.5:
+            assert cb.cmd(f"open {sid} w") == "err Session is locked."
         assert ca.cmd("put k v") == "ok" and ca.cmd("close") == "ok"
         assert cb.cmd(f"open {sid} w") == "ok" and cb.cmd("get k") == "ok v"
 
@@ -165,12 +167,17 @@ def test_expiry_holds_across_daemons(pair: Start) -> None:
     a, b = pair("--ttl", "2"), pair("--ttl", "2")
     with a.client() as ca, b.client() as cb:
         sid = ca.new_session(k="v")
-        time.sleep(1.2)
-        assert cb.cmd(f"open {sid} r") == "ok" and cb.cmd("close") == "ok"  # slides
-        time.sleep(1.2)
-        assert ca.cmd(f"open {sid} r") == "ok" and ca.cmd("close") == "ok"
-        time.sleep(2.3)
-        assert cb.cmd(f"open {sid} r") == "err Could not open session."
+        started = time.monotonic()
+        for slide, other in ((cb, ca), (ca, cb)):
+            # a second has passed by the store's account: an access through either slides it
+            def a_second_passed(c: LineClient = other) -> bool:
+                return c.cmd(f"expires {sid}") == "ok 1"
+
+            wait_until(a_second_passed, what="a second to pass")
+            assert slide.cmd(f"open {sid} r") == "ok" and slide.cmd("close") == "ok"
+            assert other.cmd(f"expires {sid}") == "ok 2"
+        assert time.monotonic() - started > 2  # alive past its lifetime while in use
+        b.wait_until_gone(sid)
         assert ca.cmd(f"open {sid} r") == "err Could not open session."
 
 
@@ -210,10 +217,10 @@ def test_a_pooled_client_fails_over_when_its_daemon_dies(pair: Start) -> None:
         threads = [threading.Thread(target=reader) for _ in range(4)]
         for t in threads:
             t.start()
-        time.sleep(0.5)
+        wait_until(lambda: reads >= 20, what="reads through the pool")
         before = reads
         a.kill9()
-        time.sleep(1.0)
+        wait_until(lambda: reads >= before + 100 or bool(errors), what="reads after the kill")
         stop.set()
         for t in threads:
             t.join()

@@ -15,7 +15,7 @@ from typing import Literal
 
 import pytest
 
-from ..helpers import Daemon, LineClient
+from ..helpers import Daemon, LineClient, wait_until
 from ..proxy import Proxy
 from ..stores import (
     drop_postgres_schema,
@@ -65,12 +65,14 @@ def _timed(c: LineClient, line: str) -> tuple[str, float]:
 
 
 def _until_ok(c: LineClient, line: str, within: float = 15) -> str:
-    deadline = time.monotonic() + within
-    while True:
-        reply = c.cmd(line)
-        if not reply.startswith("err Storage unavailable") or time.monotonic() > deadline:
-            return reply
-        time.sleep(0.2)
+    replies: list[str] = []
+
+    def answered() -> bool:
+        replies.append(c.cmd(line))
+        return not replies[-1].startswith("err Storage unavailable")
+
+    wait_until(answered, timeout=within, what=f"{line!r} to work again")
+    return replies[-1]
 
 
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
