@@ -245,11 +245,11 @@ def _changes(st: ConnectionState, parts: Parts, first: int) -> Any:
 
 
 def cmd_peek(st: ConnectionState, parts: Parts) -> Reply:
-    return st.m.peek(parts[1])
+    return st.m.admin.peek(parts[1])
 
 
 def cmd_expires(st: ConnectionState, parts: Parts) -> Reply:
-    return st.m.expires(parts[1])
+    return st.m.admin.expires(parts[1])
 
 
 def cmd_sessions(st: ConnectionState, parts: Parts) -> Reply:
@@ -263,12 +263,12 @@ def cmd_sessions(st: ConnectionState, parts: Parts) -> Reply:
         return INVALID_ARGUMENT
     if cursor < 0 or not 1 <= count <= 10_000:
         return INVALID_ARGUMENT
-    return st.m.sessions(cursor, count)
+    return st.m.admin.sessions(cursor, count)
 
 
 def cmd_gc(st: ConnectionState, parts: Parts) -> Reply:
     idle = seconds(parts[1], 0)
-    return INVALID_ARGUMENT if idle is None else st.m.gc(st, idle)
+    return INVALID_ARGUMENT if idle is None else st.m.admin.gc(st, idle)
 
 
 def cmd_user_sessions(st: ConnectionState, parts: Parts) -> Reply:
@@ -284,7 +284,7 @@ def cmd_stats(st: ConnectionState, parts: Parts) -> Reply:
 
 
 async def _stats(st: ConnectionState) -> bytes:
-    return " ".join(f"{name}={value}" for name, value in await st.m.stats()).encode()
+    return " ".join(f"{name}={value}" for name, value in await st.m.admin.stats()).encode()
 
 
 # -- connection-level commands ----------------------------------------------------------------

@@ -38,7 +38,8 @@ from ...protocol.replies import (
 )
 from ...storage import LockLost, StorageError
 from ..eager import Future, resolve, then
-from .counters import Counters, rss_bytes
+from .admin import Admin
+from .counters import Counters
 from .limits import Limits, check_pairs, check_put, size_of
 from .state import READ, WRITE, ConnectionState
 from .strategy import LocalStrategy
@@ -71,8 +72,10 @@ class SessionManager:
         self.allow_client_ids = allow_client_ids
         self.now = clock
         self._barrier = strategy.barrier
+        #: The administration commands, which need the admin role.
+        self.admin = Admin(self)
 
-    def _wrote(self, st: ConnectionState) -> None:
+    def wrote(self, st: ConnectionState) -> None:
         # Replies to a write wait for the store's durability barrier, where it has one.
         st.barrier = self._barrier()
 
@@ -132,7 +135,7 @@ class SessionManager:
             self._unlock(st)
             return OPEN_FAILED
         self.counters.sessions_created += 1
-        self._wrote(st)
+        self.wrote(st)
         st.bind(sid, WRITE, {})
         return None
 
@@ -172,7 +175,7 @@ class SessionManager:
         if not saved:
             st.unbind()
             return GONE
-        self._wrote(st)
+        self.wrote(st)
         st.dirty = False
         if close:
             st.unbind()
@@ -313,7 +316,7 @@ class SessionManager:
             self.counters.sessions_created += 1
         elif result is not None:
             return result  # type: ignore[return-value]
-        self._wrote(st)
+        self.wrote(st)
         return None
 
     def create(self, st: ConnectionState, data: Pairs, ttl: int | None) -> Reply:
@@ -327,7 +330,7 @@ class SessionManager:
         sid = await self._create(data, ttl)
         if sid is None:
             return STORAGE_UNAVAILABLE
-        self._wrote(st)
+        self.wrote(st)
         return sid
 
     async def _create(self, data: Pairs, ttl: int | None) -> bytes | None:
@@ -350,7 +353,7 @@ class SessionManager:
         sid = await self._create({}, None)
         if sid is None:
             return STORAGE_UNAVAILABLE
-        self._wrote(st)
+        self.wrote(st)
         st.locked = sid
         if not await resolve(self.strategy.take(st, sid, self.now())):
             st.locked = None
@@ -372,7 +375,7 @@ class SessionManager:
             return DESTROY_FAILED
         if deleted:
             self.counters.sessions_destroyed += 1
-            self._wrote(st)
+            self.wrote(st)
         self.abort(st)
         return None
 
@@ -392,7 +395,7 @@ class SessionManager:
                 break
         else:
             return REGENERATE_FAILED
-        self._wrote(st)
+        self.wrote(st)
         self._unlock(st)  # waiters on the old id wake up to find it gone
         st.sid = new
         st.locked = new
@@ -415,34 +418,10 @@ class SessionManager:
     def _ttl_set(self, st: ConnectionState, done: bool) -> Err | None:
         if not done:
             return GONE
-        self._wrote(st)
+        self.wrote(st)
         return None
 
-    # -- administration --------------------------------------------------------------------------
-
-    def peek(self, sid: bytes) -> Reply:
-        """``peek <id>``: the pairs, not counted as an access."""
-        if not is_valid_id(sid):
-            return OPEN_FAILED
-        return then(self.strategy.peek(sid, self.now()), _peeked_pairs)
-
-    def expires(self, sid: bytes) -> Reply:
-        """``expires <id>``: whole seconds left, not counted as an access."""
-        if not is_valid_id(sid):
-            return OPEN_FAILED
-        return then(self.strategy.peek(sid, self.now()), _peeked_left)
-
-    def sessions(self, cursor: int, count: int) -> Reply:
-        """``sessions [cursor] [count]``: live ids, a page at a time."""
-        return then(self.strategy.scan(cursor, count, self.now()), _page)
-
-    def gc(self, st: ConnectionState, idle: int) -> Reply:
-        """``gc <seconds>``: delete sessions idle longer than that; how many."""
-        return then(self.strategy.gc(idle, self.now()), partial(self._collected, st))
-
-    def _collected(self, st: ConnectionState, removed: int) -> int:
-        self._wrote(st)
-        return removed
+    # -- log out everywhere ------------------------------------------------------------------
 
     def user_sessions(self, user: bytes) -> Reply:
         """``user_sessions <user>``: the user's live sessions."""
@@ -467,40 +446,8 @@ class SessionManager:
                 destroyed += 1
         if destroyed:
             self.counters.sessions_destroyed += destroyed
-            self._wrote(st)
+            self.wrote(st)
         return destroyed
-
-    async def stats(self) -> list[tuple[str, int | float | str]]:
-        """Name/value pairs for the ``stats`` command, in a stable order."""
-        strategy = self.strategy
-        sessions = await resolve(strategy.count(self.now()))
-        c = self.counters
-        locks = strategy.locks
-        items: list[tuple[str, int | float | str]] = [
-            ("uptime", int(time.time() - c.started_at)),
-            ("storage", strategy.store.scheme),
-            ("sessions", sessions),
-            ("sessions_created", c.sessions_created),
-            ("sessions_destroyed", c.sessions_destroyed),
-            ("connections", c.connections),
-            ("connections_total", c.connections_total),
-            ("connections_rejected", c.connections_rejected),
-            ("commands_total", c.commands),
-            ("errors_total", c.errors),
-        ]
-        if strategy.users is not None:  # a shared store's index is not counted here
-            items.append(("users", len(strategy.users)))
-        items += [
-            ("locks_held", len(locks)),
-            ("lock_waiting", locks.waiting()),
-            ("lock_waits_total", locks.waits_total),
-            ("lock_timeouts_total", locks.timeouts_total),
-            ("lock_leases_expired_total", locks.leases_expired_total),
-            ("memory_rss", rss_bytes()),
-            ("memory_rss_at_start", c.rss_at_start),
-        ]
-        items.extend(strategy.store.info().items())
-        return items
 
 
 #: What ``_timed`` is given for a write that succeeded (it has no value of its own).
@@ -523,15 +470,3 @@ def _lock_lost(exc: BaseException) -> Err:
 
 def _seconds_or_gone(left: float | None) -> int | Err:
     return GONE if left is None else max(0, math.ceil(left))
-
-
-def _peeked_pairs(found: tuple[Pairs, float] | None) -> Pairs | Err:
-    return OPEN_FAILED if found is None else found[0]
-
-
-def _peeked_left(found: tuple[Pairs, float] | None) -> int | Err:
-    return OPEN_FAILED if found is None else max(0, math.ceil(found[1]))
-
-
-def _page(found: tuple[int, list[bytes]]) -> list[bytes]:
-    return [b"%d" % found[0], *found[1]]

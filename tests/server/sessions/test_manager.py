@@ -134,7 +134,7 @@ async def test_expiry_slides_and_is_judged_by_the_clock(kind: Kind) -> None:
     s.clock.advance(60)
     assert await settle(m.read(sid)) == {b"a": b"1"}  # an access: 100 s more
     s.clock.advance(60)
-    assert await settle(m.expires(sid)) == 40
+    assert await settle(m.admin.expires(sid)) == 40
     reply = await settle(m.read(sid, with_ttl=True))
     assert isinstance(reply, Timed) and reply.seconds == 100 and reply.value == {b"a": b"1"}
     s.clock.advance(100)
@@ -147,9 +147,9 @@ async def test_write_and_create_with_a_lifetime(kind: Kind) -> None:
     s = make_stack(kind, ttl=100)
     m, st = s.manager, s.connection()
     sid = await settle(m.create(st, {}, 500))
-    assert await settle(m.expires(sid)) == 500
+    assert await settle(m.admin.expires(sid)) == 500
     assert await settle(m.write(st, sid, {b"a": b"1"}, [], 50)) is None
-    assert await settle(m.expires(sid)) == 50
+    assert await settle(m.admin.expires(sid)) == 50
     reply = await settle(m.write(st, sid, {}, [b"a"], None, with_ttl=True))
     assert isinstance(reply, Timed) and reply.seconds == 50 and reply.value is None
     assert await settle(m.read(sid)) == {}

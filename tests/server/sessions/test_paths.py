@@ -175,7 +175,7 @@ def test_text_and_resp_framings_give_the_same_replies(
                 line = b"write " + sid + b" " + lifetime_text + php
             reply = await settle(request(st, line))
             stored = await settle(s.manager.read(sid))
-            left = await settle(s.manager.expires(sid))
+            left = await settle(s.manager.admin.expires(sid))
             results.append((reply.name if isinstance(reply, Err) else reply, stored, left))
         return results[0], results[1]
 
