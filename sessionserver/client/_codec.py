@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..exceptions import ProtocolError, error_from_reply
+from ..exceptions import ProtocolError, ServerError, error_from_reply
 from ..protocol.resp import (
     INCOMPLETE,
     ReplyError,
@@ -51,10 +51,16 @@ def new_parser() -> Any:
     return _HiredisParser() if hiredis is not None else RespReplyParser()
 
 
-def raise_for(reply: Any) -> Any:
-    """The reply, or the exception an error reply maps to."""
+def raise_for(reply: Any, *, allow: type[ServerError] | None = None) -> Any:
+    """The reply, or the exception an error reply maps to (through ``ERROR_CLASSES``).
+
+    An error of class ``allow`` is no failure for the caller: it comes back as ``None``.
+    """
     if reply.__class__ is ReplyError:
-        raise error_from_reply(reply.message)
+        error = error_from_reply(reply.message)
+        if allow is None or not isinstance(error, allow):
+            raise error
+        return None
     return reply
 
 

@@ -6,8 +6,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ...exceptions import TransportError
-from ...protocol.resp import ReplyError
+from ...exceptions import KeyNotFound, TransportError
 from .._codec import encode, flatten, pairs, raise_for, strs, to_bytes
 from .connection import AsyncConnection
 from .pool import AsyncConnectionPool
@@ -145,8 +144,7 @@ class AsyncSessionHandle:
         self._open = False
         replies = await conn.request(payload + encode(b"close"), count + 1)
         for reply in replies:
-            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
-                raise_for(reply)
+            raise_for(reply, allow=KeyNotFound)
 
     async def commit(self) -> None:
         """Save and unlock; the session stays open read-only.

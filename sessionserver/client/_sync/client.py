@@ -7,8 +7,7 @@ from collections.abc import Iterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from ...exceptions import ConnectionLost, ProtocolError, SessionNotFound
-from ...protocol.resp import ReplyError
+from ...exceptions import ConnectionLost, KeyNotFound, ProtocolError, SessionNotFound
 from .._codec import encode, flatten, keys_of, pairs, raise_for, strs, to_bytes
 from .._config import DEFAULT_URL, ClientConfig
 from .pool import ConnectionPool
@@ -156,8 +155,7 @@ class SessionClient:
         raise_for(replies[0])
         new = str(raise_for(replies[1]).decode())
         for reply in replies[2:]:
-            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
-                raise_for(reply)  # removing a key that is not there is fine
+            raise_for(reply, allow=KeyNotFound)  # removing a key that is not there is fine
         return new
 
     def destroy(self, sid: str) -> None:
