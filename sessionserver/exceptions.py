@@ -6,6 +6,8 @@
     ├── ConfigurationError            a bad URL or option
     ├── TransportError                the connection, not the server, failed
     │   ├── ConnectError              no daemon answered at any address
+    │   │   └── TLSError              the TLS handshake failed: an untrusted certificate,
+    │   │                             a wrong host name, a client certificate refused
     │   ├── ConnectionLost            the connection broke during a request
     │   ├── ProtocolError             the peer sent bytes that are not the protocol
     │   └── SessionServerTimeout
@@ -60,6 +62,7 @@ __all__ = [
     "SessionServerError",
     "SessionServerTimeout",
     "StorageUnavailable",
+    "TLSError",
     "TransportError",
     "error_from_reply",
 ]
@@ -79,6 +82,12 @@ class TransportError(SessionServerError):
 
 class ConnectError(TransportError):
     """No daemon could be reached at any of the configured addresses."""
+
+
+class TLSError(ConnectError):
+    """TLS failed: the server's certificate is not trusted or names another host, the
+    server refused this client's certificate, or the peer does not speak TLS.  Raised at
+    once (no failover to the next host): it is a configuration to fix, not an outage."""
 
 
 class ConnectionLost(TransportError):

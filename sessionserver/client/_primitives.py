@@ -8,11 +8,13 @@ bookkeeping, which never awaits inside a critical section.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import threading
 from types import TracebackType
+
+import anyio
+import anyio.lowlevel
 
 __all__ = [
     "AsyncSemaphore",
@@ -57,18 +59,18 @@ class AsyncSemaphore:
     __slots__ = ("_sem",)
 
     def __init__(self, value: int) -> None:
-        self._sem = asyncio.Semaphore(value)
+        self._sem = anyio.Semaphore(value)
 
     async def acquire(self, wait: float) -> bool:
-        if not self._sem.locked():
-            await self._sem.acquire()  # completes at once: no timer needed
-            return True
         try:
-            async with asyncio.timeout(wait):
-                await self._sem.acquire()
-        except TimeoutError:
-            return False
-        return True
+            self._sem.acquire_nowait()  # a free slot: no timer, no trip through the loop
+            return True
+        except anyio.WouldBlock:
+            pass
+        with anyio.move_on_after(wait):
+            await self._sem.acquire()
+            return True
+        return False
 
     def release(self) -> None:
         self._sem.release()
@@ -87,9 +89,9 @@ class Semaphore:
         self._sem.release()
 
 
-def async_deadline(seconds: float) -> asyncio.Timeout:
-    """The whole exchange of one request must finish within ``seconds``."""
-    return asyncio.timeout(seconds)
+def async_deadline(seconds: float) -> contextlib.AbstractContextManager[anyio.CancelScope]:
+    """The whole exchange of one request must finish within ``seconds`` (``TimeoutError``)."""
+    return anyio.fail_after(seconds)
 
 
 def sync_deadline(seconds: float) -> contextlib.nullcontext[None]:
@@ -98,8 +100,9 @@ def sync_deadline(seconds: float) -> contextlib.nullcontext[None]:
 
 
 def async_context() -> tuple[int, object]:
-    """What a pool must not be shared across: the process and the event loop."""
-    return os.getpid(), asyncio.get_running_loop()
+    """What a pool must not be shared across: the process and the event loop (asyncio's or
+    trio's)."""
+    return os.getpid(), anyio.lowlevel.current_token()
 
 
 def sync_context() -> tuple[int, object]:

@@ -8,6 +8,12 @@ import pytest
 from ..helpers import Daemon
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async client test runs on asyncio and on trio."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
 def small_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A daemon with tight limits and a short lock timeout."""

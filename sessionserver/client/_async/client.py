@@ -71,11 +71,11 @@ class AsyncSessionClient:
             try:
                 return await conn.request(payload, count)
             except (ConnectionLost, ProtocolError):
-                await pool.forget_host(conn)
+                pool.forget_host(conn)
                 if attempt == attempts:
                     raise
             finally:
-                await pool.release(conn)
+                pool.release(conn)
         raise AssertionError("unreachable")
 
     async def _one(self, payload: bytes, *, retry: bool = True) -> Any:

@@ -47,7 +47,7 @@ class AsyncConnection:
         parser = self._parser
         replies: list[Any] = []
         try:
-            async with async_deadline(self.timeout):
+            with async_deadline(self.timeout):
                 await stream.write(payload)
                 while len(replies) < count:
                     reply = parser.get()
@@ -65,10 +65,7 @@ class AsyncConnection:
         self.reusable = True
         return replies
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
+        """Close at once, from anywhere (another event loop, a forked child)."""
         self.reusable = False
-        await self.stream.aclose()
-
-    def abandon(self) -> None:
-        self.reusable = False
-        self.stream.abandon()
+        self.stream.close()

@@ -45,7 +45,7 @@ class AsyncSessionHandle:
             else:
                 await self._call(b"open", self.id, self.mode)
         except BaseException:
-            await self._pool.release(self._conn)
+            self._pool.release(self._conn)
             self._conn = None
             raise
         self._open = True
@@ -68,7 +68,7 @@ class AsyncSessionHandle:
                         pass  # the connection is broken; the pool will not take it back
         finally:
             self._conn = None
-            await self._pool.release(conn)
+            self._pool.release(conn)
 
     async def _call(self, *args: Value) -> Any:
         conn = self._conn

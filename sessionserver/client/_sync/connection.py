@@ -67,9 +67,6 @@ class Connection:
         return replies
 
     def close(self) -> None:
+        """Close at once, from anywhere (another event loop, a forked child)."""
         self.reusable = False
         self.stream.close()
-
-    def abandon(self) -> None:
-        self.reusable = False
-        self.stream.abandon()
