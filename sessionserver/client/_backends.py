@@ -8,28 +8,37 @@ connection (a stale pooled connection: the daemon restarted, or a reply nobody r
 traffic must not wait for Nagle.
 
 Both flavours own a plain ``socket.socket`` (an ``ssl.SSLSocket`` over TLS).  The async one is
-non-blocking and waits with ``anyio.wait_readable``/``wait_writable``, so one piece of code
-runs on asyncio (uvloop included) and on trio.  An asyncio transport or a trio stream was the
-alternative; neither can be closed outside the event loop that made it, and a pool must close
-its sockets from anywhere: another event loop, a forked child, the garbage collector.  Each
-socket is closed by a ``weakref.finalize`` of its stream, which runs before the socket's own
-finalizer even when the stream dies in a reference cycle, so an unclosed client never
-surfaces as ``ResourceWarning: unclosed socket``.
+non-blocking and waits through anyio (see ``_readiness``), so one piece of code runs on asyncio
+(uvloop included) and on trio.  An asyncio transport or a trio stream was the alternative;
+neither can be closed outside the event loop that made it, and a pool must close its sockets
+from anywhere: another event loop, a forked child, the garbage collector.  Each socket is
+closed by a ``weakref.finalize`` of its stream, which runs before the socket's own finalizer
+even when the stream dies in a reference cycle, so an unclosed client never surfaces as
+``ResourceWarning: unclosed socket``.
+
+Receives go into one buffer per thread and are copied out at their size: ``recv(256 KiB)``
+would allocate (``mmap``) and shrink a fresh 256 KiB object per reply, which costs more than
+the rest of a small request's receive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import os
 import select
 import socket
 import ssl
+import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import anyio
 
 from ..exceptions import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, TLSError
+from ._readiness import readiness
 
 __all__ = ["AsyncStream", "Stream", "async_connect", "sync_connect"]
 
@@ -38,15 +47,29 @@ _READ = 256 * 1024
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
+_local = threading.local()
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        view: memoryview = _local.view
+    except AttributeError:
+        view = _local.view = memoryview(bytearray(_READ))
+    return bytes(view[: sock.recv_into(view)])
+
+
 class _Socket:
     """What both streams share: the socket, its address, its closing and its health check."""
 
     __slots__ = ("__weakref__", "_close", "_sock", "address")
 
-    def __init__(self, sock: socket.socket, address: str) -> None:
+    def __init__(
+        self, sock: socket.socket, address: str, close: Callable[[], None] | None = None
+    ) -> None:
         self._sock = sock
         self.address = address
-        self._close = weakref.finalize(self, sock.close)
+        # The callback must not refer to self, or the stream would never be collected.
+        self._close = weakref.finalize(self, close or sock.close)
 
     def pending(self) -> bool:
         sock = self._sock
@@ -64,35 +87,45 @@ class _Socket:
 
 
 class AsyncStream(_Socket):
-    """A non-blocking socket, waited on through anyio."""
+    """A non-blocking socket, waited on in the event loop that connected it."""
 
-    __slots__ = ()
+    __slots__ = ("_wait",)
+
+    def __init__(self, sock: socket.socket, address: str) -> None:
+        self._wait = wait = readiness(sock)
+        super().__init__(sock, address, functools.partial(wait.release, sock.close))
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[object]:
+        """A scope whose reads and writes raise ``TimeoutError`` after ``seconds``."""
+        return self._wait.deadline(seconds)
 
     async def read(self) -> bytes:
         sock = self._sock
+        wait = self._wait
         if not isinstance(sock, ssl.SSLSocket):
             # Read after a write: the reply is not there yet, so a recv would only say so.
-            await anyio.wait_readable(sock)
+            await wait.readable()
         while True:
             try:
-                return sock.recv(_READ)
+                return _recv(sock)
             except ssl.SSLWantWriteError:
-                await anyio.wait_writable(sock)
+                await wait.writable()
             except _WOULD_BLOCK:
-                await anyio.wait_readable(sock)
+                await wait.readable()
             except OSError as exc:
                 raise _lost(exc, self.address) from None
 
     async def write(self, data: bytes) -> None:
         sock = self._sock
+        wait = self._wait
         view = memoryview(data)
         while view:
             try:
                 view = view[sock.send(view) :]
             except ssl.SSLWantReadError:
-                await anyio.wait_readable(sock)
+                await wait.readable()
             except _WOULD_BLOCK:
-                await anyio.wait_writable(sock)
+                await wait.writable()
             except OSError as exc:
                 raise _lost(exc, self.address) from None
 
@@ -102,9 +135,13 @@ class Stream(_Socket):
 
     __slots__ = ()
 
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[object]:
+        """Nothing to do: the socket's timeout bounds every receive."""
+        return contextlib.nullcontext()
+
     def read(self) -> bytes:
         try:
-            return self._sock.recv(_READ)
+            return _recv(self._sock)
         except TimeoutError:
             raise ReadTimeout(f"no reply from {self.address} in time") from None
         except OSError as exc:

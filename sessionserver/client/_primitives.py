@@ -8,7 +8,6 @@ bookkeeping, which never awaits inside a critical section.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from types import TracebackType
@@ -22,9 +21,7 @@ __all__ = [
     "Semaphore",
     "ThreadLock",
     "async_context",
-    "async_deadline",
     "sync_context",
-    "sync_deadline",
 ]
 
 
@@ -87,16 +84,6 @@ class Semaphore:
 
     def release(self) -> None:
         self._sem.release()
-
-
-def async_deadline(seconds: float) -> contextlib.AbstractContextManager[anyio.CancelScope]:
-    """The whole exchange of one request must finish within ``seconds`` (``TimeoutError``)."""
-    return anyio.fail_after(seconds)
-
-
-def sync_deadline(seconds: float) -> contextlib.nullcontext[None]:
-    """Nothing to do: the socket's timeout bounds every receive."""
-    return contextlib.nullcontext()
 
 
 def async_context() -> tuple[int, object]:

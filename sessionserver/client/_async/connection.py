@@ -8,7 +8,6 @@ from ...exceptions import ConnectionLost, ProtocolError, ReadTimeout
 from ...protocol.resp import INCOMPLETE, RespProtocolError
 from .._backends import AsyncStream
 from .._codec import new_parser
-from .._primitives import async_deadline
 
 __all__ = ["AsyncConnection"]
 
@@ -47,7 +46,7 @@ class AsyncConnection:
         parser = self._parser
         replies: list[Any] = []
         try:
-            with async_deadline(self.timeout):
+            with stream.deadline(self.timeout):
                 await stream.write(payload)
                 while len(replies) < count:
                     reply = parser.get()

@@ -9,7 +9,6 @@ from ...exceptions import ConnectionLost, ProtocolError, ReadTimeout
 from ...protocol.resp import INCOMPLETE, RespProtocolError
 from .._backends import Stream
 from .._codec import new_parser
-from .._primitives import sync_deadline
 
 __all__ = ["Connection"]
 
@@ -48,7 +47,7 @@ class Connection:
         parser = self._parser
         replies: list[Any] = []
         try:
-            with sync_deadline(self.timeout):
+            with stream.deadline(self.timeout):
                 stream.write(payload)
                 while len(replies) < count:
                     reply = parser.get()
