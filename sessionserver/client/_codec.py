@@ -19,7 +19,7 @@ from ..protocol.resp import (
     encode_request,
 )
 
-__all__ = ["encode", "new_parser", "pairs", "raise_for", "strs", "to_bytes"]
+__all__ = ["encode", "info", "new_parser", "pairs", "raise_for", "strs", "to_bytes"]
 
 encode = encode_request
 
@@ -80,6 +80,19 @@ def pairs(reply: Any) -> dict[str, bytes]:
         raise ProtocolError(f"expected a flat key/value array, got {reply!r:.80}")
     keys, values = reply[::2], reply[1::2]
     return {k.decode(errors="surrogateescape"): v for k, v in zip(keys, values, strict=True)}
+
+
+def info(reply: Any) -> dict[str, str]:
+    """A ``HELLO`` reply as {name: text}; values that are not scalars (Redis lists its
+    modules) are left out."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        raise ProtocolError(f"expected a flat name/value array, got {reply!r:.80}")
+    out: dict[str, str] = {}
+    for name, value in zip(reply[::2], reply[1::2], strict=True):
+        if isinstance(name, bytes) and isinstance(value, bytes | int):
+            text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+            out[name.decode(errors="replace")] = text
+    return out
 
 
 def strs(reply: Any) -> list[str]:

@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from ...exceptions import ConnectionLost, KeyNotFound, ProtocolError, SessionNotFound
-from .._codec import encode, flatten, keys_of, pairs, raise_for, strs, to_bytes
+from .._codec import encode, flatten, info, keys_of, pairs, raise_for, strs, to_bytes
 from .._config import DEFAULT_URL, ClientConfig
 from .pool import AsyncConnectionPool
 from .session import AsyncSessionHandle
@@ -191,8 +191,18 @@ class AsyncSessionClient:
     # -- administration -------------------------------------------------------------------------
 
     async def ping(self) -> bool:
-        """True if the server answers."""
+        """True if the server answers (any RESP server does: :meth:`hello` says which)."""
         return bool(await self._one(encode(b"ping")) == b"PONG")
+
+    async def hello(self) -> dict[str, str]:
+        """What the server says it is (``HELLO``): ``server`` (``sessionserver``),
+        ``version``, ``proto``...
+
+        Raises:
+            ServerError: the server does not know ``HELLO`` (an old Redis, say).
+            ProtocolError: the reply is not a list of names and values.
+        """
+        return info(await self._one(encode(b"hello")))
 
     async def peek(self, sid: str) -> dict[str, bytes]:
         """The whole session, not counted as an access."""

@@ -101,6 +101,8 @@ async def test_every_session_command(client: AsyncSessionClient) -> None:
 
 async def test_admin_commands(client: AsyncSessionClient) -> None:
     assert await client.ping()
+    hello = await client.hello()
+    assert hello["server"] == "sessionserver" and hello["proto"] == "2"
     sid = await client.create({"k": "v"})
     assert await client.peek(sid) == {"k": b"v"}
     assert 1430 < await client.expires(sid) <= 1440

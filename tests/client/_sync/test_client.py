@@ -99,6 +99,8 @@ def test_every_session_command(client: SessionClient) -> None:
 
 def test_admin_commands(client: SessionClient) -> None:
     assert client.ping()
+    hello = client.hello()
+    assert hello["server"] == "sessionserver" and hello["proto"] == "2"
     sid = client.create({"k": "v"})
     assert client.peek(sid) == {"k": b"v"}
     assert 1430 < client.expires(sid) <= 1440
