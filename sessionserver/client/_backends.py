@@ -47,6 +47,9 @@ _READ = 256 * 1024
 _WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
+
 _local = threading.local()
 
 
@@ -70,6 +73,17 @@ class _Socket:
         self.address = address
         # The callback must not refer to self, or the stream would never be collected.
         self._close = weakref.finalize(self, close or sock.close)
+
+    def eof(self) -> ConnectionLost:
+        """The error for an end of stream in the middle of an exchange."""
+        if isinstance(self._sock, ssl.SSLSocket):
+            # TLS 1.3 servers check the client's certificate after the handshake, and
+            # asyncio's drop the connection without sending their alert.
+            return ConnectionLost(
+                f"{self.address} closed the TLS connection (a server that requires a client "
+                "certificate does so without one: ?cert=FILE&key=FILE)"
+            )
+        return ConnectionLost(f"{self.address} closed the connection")
 
     def pending(self) -> bool:
         sock = self._sock
@@ -261,6 +275,10 @@ def sync_connect(
 def _connect_error(exc: OSError, address: str) -> ConnectError:
     """A failed connect or handshake, said so that the operator knows what to fix."""
     if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in _NAME_MISMATCH:
+            return TLSError(
+                f"the TLS certificate of {address} is for another host: {exc.verify_message}"
+            )
         return TLSError(
             f"the TLS certificate of {address} is not trusted: {exc.verify_message}"
             " (give the CA that signed it with ?ca=FILE)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...exceptions import ConnectionLost, ProtocolError, ReadTimeout
+from ...exceptions import ProtocolError, ReadTimeout
 from ...protocol.resp import INCOMPLETE, RespProtocolError
 from .._backends import AsyncStream
 from .._codec import new_parser
@@ -53,7 +53,7 @@ class AsyncConnection:
                     if reply is INCOMPLETE:
                         data = await stream.read()
                         if not data:
-                            raise ConnectionLost(f"{stream.address} closed the connection")
+                            raise stream.eof()
                         parser.feed(data)
                     else:
                         replies.append(reply)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...exceptions import ConnectionLost, ProtocolError, ReadTimeout
+from ...exceptions import ProtocolError, ReadTimeout
 from ...protocol.resp import INCOMPLETE, RespProtocolError
 from .._backends import Stream
 from .._codec import new_parser
@@ -54,7 +54,7 @@ class Connection:
                     if reply is INCOMPLETE:
                         data = stream.read()
                         if not data:
-                            raise ConnectionLost(f"{stream.address} closed the connection")
+                            raise stream.eof()
                         parser.feed(data)
                     else:
                         replies.append(reply)
