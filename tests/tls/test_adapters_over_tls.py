@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -45,8 +46,10 @@ async def test_asgi_over_tls(tls_daemon: Daemon, certs: Certificates) -> None:
         request.session["n"] = request.session.get("n", 0) + 1
         return PlainTextResponse(str(request.session["n"]))
 
-    app = AsgiSessions(Starlette(routes=[Route("/", count)]), url=url(tls_daemon, certs))
+    app = Starlette(
+        routes=[Route("/", count)],
+        middleware=[Middleware(AsgiSessions, url=url(tls_daemon, certs))],
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         assert [(await c.get("/")).text for _ in range(3)] == ["1", "2", "3"]
-    await app.client.aclose()
