@@ -36,7 +36,8 @@ names of ``sessionserver.protocol.replies``.
 
 from __future__ import annotations
 
-from .protocol.replies import ERRORS
+from .protocol import resp as _resp
+from .protocol.replies import ERRORS, Err
 
 __all__ = [
     "ERROR_CLASSES",
@@ -215,9 +216,11 @@ _BY_NAME: dict[str, type[ServerError]] = {
     "internal": ServerError,
 }
 
-#: Server error message -> exception class: one table, built from the server's own replies.
+#: Server error message -> exception class: one table, built from the server's own replies
+#: and the RESP codec's protocol errors (a request the codec refused).
 ERROR_CLASSES: dict[str, type[ServerError]] = {
-    err.message: _BY_NAME[name] for name, err in ERRORS.items()
+    **{err.message: InvalidRequest for err in vars(_resp).values() if isinstance(err, Err)},
+    **{err.message: _BY_NAME[name] for name, err in ERRORS.items()},
 }
 
 
@@ -227,10 +230,6 @@ def error_from_reply(text: str) -> ServerError:
     message = rest if code.isupper() and rest else text
     cls = ERROR_CLASSES.get(message)
     if cls is None:
-        if message.startswith("Protocol error"):
-            cls = InvalidRequest
-        elif code in ("NOAUTH", "WRONGPASS"):
-            cls = AuthenticationError
-        else:
-            cls = ServerError
+        # Another RESP server (Redis) says what it means in the code, not the message.
+        cls = AuthenticationError if code in ("NOAUTH", "WRONGPASS") else ServerError
     return cls(message)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sessionserver.client._codec import new_parser, raise_for
 from sessionserver.exceptions import (
     ERROR_CLASSES,
     AuthenticationError,
+    InvalidRequest,
     KeyNotFound,
     ServerError,
     SessionNotFound,
@@ -31,6 +34,24 @@ def test_every_error_reply_has_its_class(name: str) -> None:
     assert caught.value.message == err.message
     if name.startswith("auth_"):
         assert expected is AuthenticationError
+
+
+def test_the_codecs_protocol_errors_are_invalid_requests() -> None:
+    from sessionserver.protocol import resp
+    from sessionserver.protocol.replies import Err
+
+    refused = [e for e in vars(resp).values() if isinstance(e, Err)]
+    assert refused
+    for err in refused:
+        with pytest.raises(InvalidRequest, match=re.escape(err.message)):
+            raise_for(_parse(err.resp))
+
+
+def test_another_servers_auth_codes() -> None:
+    with pytest.raises(AuthenticationError):
+        raise_for(_parse(b"-NOAUTH Authentication required.\r\n"))
+    with pytest.raises(AuthenticationError):
+        raise_for(_parse(b"-WRONGPASS invalid username-password pair\r\n"))
 
 
 def test_allow_lets_one_class_through_and_no_other() -> None:
