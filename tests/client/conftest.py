@@ -8,10 +8,18 @@ import pytest
 from ..helpers import Daemon
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    """Every async client test runs on asyncio and on trio."""
-    return str(request.param)
+@pytest.fixture(
+    params=[
+        "asyncio",
+        # uvicorn runs apps on uvloop when it is installed: the client's asyncio fast path
+        # must hold there too.
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        "trio",
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    """Every async client test runs on asyncio, uvloop and trio."""
+    return request.param
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,9 @@ async def test_a_cancelled_call_never_poisons_the_pool(small_daemon: Daemon) -> 
                 tg.cancel_scope.cancel()
             # Had the connection gone back, this read would get the write's reply.
             assert await c.read(other) == {"other": b"1"}
-        assert await c.read(sid) == {"k": b"v"}
+        # The write was on the wire: the daemon runs it if the lock comes free before it sees
+        # the disconnect, as with any request a client gives up on.  Either way it is whole.
+        assert await c.read(sid) in ({"k": b"v"}, {"k": b"late"})
         assert "busy=0" in repr(c.pool)
 
 
@@ -48,7 +50,7 @@ async def test_a_deadline_from_the_caller_cancels_cleanly(small_daemon: Daemon) 
                 await c.write(sid, {"k": "late"})
             assert scope.cancelled_caught
             assert "idle=0 busy=0" in repr(c.pool)  # closed, not returned mid-exchange
-        assert await c.read(sid) == {}
+        assert await c.read(sid) in ({}, {"k": b"late"})  # see above
 
 
 def test_one_client_used_from_successive_event_loops_of_both_libraries(

@@ -49,6 +49,14 @@ def mtls_daemon(tmp_path_factory: pytest.TempPathFactory, certs: Certificates) -
     daemon.stop()
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
+@pytest.fixture(
+    params=[
+        "asyncio",
+        # uvicorn runs apps on uvloop when it is installed: the client's asyncio fast path
+        # must hold there too.
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        "trio",
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    return request.param
