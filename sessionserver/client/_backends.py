@@ -190,12 +190,8 @@ async def async_connect(
     except BaseException as exc:
         if sock is not None:
             sock.close()
-        if isinstance(exc, TimeoutError):
-            raise ConnectTimeout(
-                f"connecting to {address} took longer than {connect_timeout:g} s"
-            ) from None
         if isinstance(exc, OSError):
-            raise _connect_error(exc, address) from None
+            raise _connect_error(exc, address, connect_timeout) from None
         raise
     return AsyncStream(sock, address)
 
@@ -262,18 +258,18 @@ def sync_connect(
     except BaseException as exc:
         if sock is not None:
             sock.close()
-        if isinstance(exc, TimeoutError):
-            raise ConnectTimeout(
-                f"connecting to {address} took longer than {connect_timeout:g} s"
-            ) from None
         if isinstance(exc, OSError):
-            raise _connect_error(exc, address) from None
+            raise _connect_error(exc, address, connect_timeout) from None
         raise
     return Stream(sock, address)
 
 
-def _connect_error(exc: OSError, address: str) -> ConnectError:
+def _connect_error(
+    exc: OSError, address: str, connect_timeout: float
+) -> ConnectError | ConnectTimeout:
     """A failed connect or handshake, said so that the operator knows what to fix."""
+    if isinstance(exc, TimeoutError):  # the socket's timeout, or the async deadline's
+        return ConnectTimeout(f"connecting to {address} took longer than {connect_timeout:g} s")
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code in _NAME_MISMATCH:
             return TLSError(
