@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from .client import DEFAULT_URL, SessionClient
-from .exceptions import SessionNotFound, SessionServerError
+from .exceptions import ProtocolError, ServerError, SessionNotFound, SessionServerError
 
 __all__ = ["COMMANDS"]
 
@@ -49,10 +49,17 @@ def _run(url: str, action: Callable[[SessionClient], None]) -> None:
 @click.command()
 @_url_option
 def ping(url: str) -> None:
-    """Check that the daemon answers."""
+    """Check that a sessionserver answers (not some other server on that port)."""
 
     def action(client: SessionClient) -> None:
-        client.ping()
+        where = ",".join(f"{host}:{port}" for host, port in client.config.hosts)
+        try:
+            server = client.hello().get("server")
+        except (ServerError, ProtocolError):
+            server = None  # no HELLO, or not a RESP server at all
+        if server != "sessionserver":
+            said = f" (it says it is {server!r})" if server else ""
+            raise click.ClickException(f"{where} is not a sessionserver{said}")
         click.echo("pong")
 
     _run(url, action)

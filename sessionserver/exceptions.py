@@ -6,6 +6,8 @@
     ├── ConfigurationError            a bad URL or option
     ├── TransportError                the connection, not the server, failed
     │   ├── ConnectError              no daemon answered at any address
+    │   │   └── TLSError              the TLS handshake failed: an untrusted certificate,
+    │   │                             a wrong host name, a client certificate refused
     │   ├── ConnectionLost            the connection broke during a request
     │   ├── ProtocolError             the peer sent bytes that are not the protocol
     │   └── SessionServerTimeout
@@ -34,7 +36,8 @@ names of ``sessionserver.protocol.replies``.
 
 from __future__ import annotations
 
-from .protocol.replies import ERRORS
+from .protocol import resp as _resp
+from .protocol.replies import ERRORS, Err
 
 __all__ = [
     "ERROR_CLASSES",
@@ -60,6 +63,7 @@ __all__ = [
     "SessionServerError",
     "SessionServerTimeout",
     "StorageUnavailable",
+    "TLSError",
     "TransportError",
     "error_from_reply",
 ]
@@ -79,6 +83,12 @@ class TransportError(SessionServerError):
 
 class ConnectError(TransportError):
     """No daemon could be reached at any of the configured addresses."""
+
+
+class TLSError(ConnectError):
+    """TLS failed: the server's certificate is not trusted or names another host, the
+    server refused this client's certificate, or the peer does not speak TLS.  Raised at
+    once (no failover to the next host): it is a configuration to fix, not an outage."""
 
 
 class ConnectionLost(TransportError):
@@ -206,9 +216,11 @@ _BY_NAME: dict[str, type[ServerError]] = {
     "internal": ServerError,
 }
 
-#: Server error message -> exception class: one table, built from the server's own replies.
+#: Server error message -> exception class: one table, built from the server's own replies
+#: and the RESP codec's protocol errors (a request the codec refused).
 ERROR_CLASSES: dict[str, type[ServerError]] = {
-    err.message: _BY_NAME[name] for name, err in ERRORS.items()
+    **{err.message: InvalidRequest for err in vars(_resp).values() if isinstance(err, Err)},
+    **{err.message: _BY_NAME[name] for name, err in ERRORS.items()},
 }
 
 
@@ -218,10 +230,6 @@ def error_from_reply(text: str) -> ServerError:
     message = rest if code.isupper() and rest else text
     cls = ERROR_CLASSES.get(message)
     if cls is None:
-        if message.startswith("Protocol error"):
-            cls = InvalidRequest
-        elif code in ("NOAUTH", "WRONGPASS"):
-            cls = AuthenticationError
-        else:
-            cls = ServerError
+        # Another RESP server (Redis) says what it means in the code, not the message.
+        cls = AuthenticationError if code in ("NOAUTH", "WRONGPASS") else ServerError
     return cls(message)

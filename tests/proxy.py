@@ -3,14 +3,12 @@
 ``down("refuse")`` drops every connection and refuses new ones (the store's host is up, its
 server is not); ``down("blackhole")`` keeps connections open but forwards nothing, and new
 ones are accepted and never answered (a partition: only timeouts tell).  ``up()`` restores.
-With ``tls``, it speaks TLS to its clients (and plain TCP to the target).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
 import threading
 from typing import Literal, Self
 
@@ -18,9 +16,8 @@ __all__ = ["Proxy"]
 
 
 class Proxy:
-    def __init__(self, target: tuple[str, int], *, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.tls = tls
         self.mode: Literal["up", "refuse", "blackhole"] = "up"
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
@@ -63,11 +60,8 @@ class Proxy:
                     self._held.append(client)
                 continue
             try:
-                if self.tls is not None:
-                    client.settimeout(5)
-                    client = self.tls.wrap_socket(client, server_side=True)
                 upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:  # ssl.SSLError too: a client that failed the handshake
+            except OSError:
                 client.close()
                 continue
             for s in (client, upstream):

@@ -57,3 +57,18 @@ def test_admin_errors_are_one_line(memory_daemon: Daemon) -> None:
     assert down.returncode == 1
     assert down.stderr.startswith("sessionserver: no session server answered: ")
     assert len(down.stderr.splitlines()) == 1
+
+
+def test_ping_knows_a_sessionserver_from_redis() -> None:
+    redis = subprocess.run(
+        [sys.executable, "-m", "sessionserver", "ping", "--url", "sessionserver://127.0.0.1:6379"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert redis.returncode == 1
+    assert redis.stdout == ""
+    assert (
+        redis.stderr
+        == "sessionserver: 127.0.0.1:6379 is not a sessionserver (it says it is 'redis')\n"
+    )

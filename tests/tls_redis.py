@@ -1,5 +1,5 @@
-"""A throwaway Redis speaking TLS only, with a self-signed certificate, for the tests of
-``rediss://``."""
+"""A throwaway Redis speaking TLS only, with a certificate made by ``openssl`` (the helper the
+daemon's TLS tests share), for the tests of ``rediss://``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .certs import self_signed
+from sessionserver.bench.certs import make_certificates
 
 __all__ = ["TlsRedis"]
 
@@ -19,7 +19,9 @@ class TlsRedis:
         server = shutil.which("redis-server")
         if server is None:
             raise RuntimeError("redis-server is needed for the TLS tests")
-        self.cert, key = self_signed(workdir)
+        certs = make_certificates(workdir)
+        #: The CA a client trusts (the server's certificate is signed by it).
+        self.cert = certs.ca
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -33,11 +35,11 @@ class TlsRedis:
                 "--bind",
                 "127.0.0.1",
                 "--tls-cert-file",
-                str(self.cert),
+                str(certs.server_cert),
                 "--tls-key-file",
-                str(key),
+                str(certs.server_key),
                 "--tls-ca-cert-file",
-                str(self.cert),
+                str(certs.ca),
                 "--tls-auth-clients",
                 "no",
                 "--save",

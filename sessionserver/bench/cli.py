@@ -211,6 +211,14 @@ def _cleanup_redis(port: int, prefix: str) -> None:
     "through this project against Flask-Session and starsessions on Redis.",
 )
 @click.option(
+    "--tls/--no-tls",
+    "tls",
+    default=False,
+    show_default=True,
+    help="Also measure what TLS costs: the text cycle and SessionClient against a daemon "
+    "in plain TCP and one in TLS, side by side (certificates made with openssl).",
+)
+@click.option(
     "--http-conns",
     default=16,
     show_default=True,
@@ -232,6 +240,7 @@ def bench(
     memory_sessions: int,
     clients: bool,
     http: bool,
+    tls: bool,
     http_conns: int,
     tasks: int,
     as_json: bool,
@@ -272,6 +281,7 @@ def bench(
     memory_results = []
     client_results: list[Any] = []
     http_results: list[Any] = []
+    tls_results: list[Any] = []
     with tempfile.TemporaryDirectory(prefix="sessionserver-bench-") as tmp:
         workdir = Path(tmp)
         for name in storages or ("memory", "default"):
@@ -339,6 +349,12 @@ def bench(
                 )
             finally:
                 daemon.stop()
+        if tls:
+            from .tls import run_tls_bench
+
+            tls_results = run_tls_bench(
+                workdir / "tls", conns=conns, duration=duration, warmup=warmup
+            )
         if http:
             from .web import run_http_bench
 
@@ -375,6 +391,7 @@ def bench(
                     "memory": [m.__dict__ for m in memory_results],
                     "clients": [c.__dict__ for c in client_results],
                     "http": [h.__dict__ for h in http_results],
+                    "tls": [t.__dict__ for t in tls_results],
                 },
                 indent=2,
             )
@@ -397,6 +414,18 @@ def bench(
         )
         for c in client_results:
             click.echo(f"  {c.client:<20} {c.variant:<20} {c.cycles_per_s:>10,.0f} cycles/s")
+    if tls_results:
+        click.echo(
+            f"TLS against plain TCP, memory://, side by side ({conns} connections for the "
+            "text cycle, one thread for SessionClient); daemon CPU per cycle:"
+        )
+        for t in tls_results:
+            base = next(b for b in tls_results if b.workload == t.workload)
+            ratio = f"  {t.cycles_per_s / base.cycles_per_s:.2f}x" if t is not base else ""
+            click.echo(
+                f"  {t.workload:<28} {t.transport:<6} {t.cycles_per_s:>10,.0f} cycles/s"
+                f" {t.daemon_cpu_us_per_cycle:>7.0f} us CPU{ratio}"
+            )
     if http_results:
         click.echo(
             f"HTTP requests/s of a view that reads and writes the session, {http_conns} "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import secrets
+import ssl
 import time
 from typing import Any
 
@@ -110,8 +111,8 @@ class _Run:
             self.done.set_result(None)
 
 
-async def _setup_session(port: int) -> str:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def _setup_session(port: int, tls: ssl.SSLContext | None) -> str:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
     writer.write(b"new\r\nclose\r\n")
     first = await reader.readline()
     await reader.readline()
@@ -131,6 +132,7 @@ async def _drive(
     duration: float,
     warmup: float,
     setup: bool,
+    tls: ssl.SSLContext | None,
 ) -> Result:
     phases = parse_script(script)
     loop = asyncio.get_running_loop()
@@ -138,12 +140,12 @@ async def _drive(
     run = _Run(framing, start + warmup, start + warmup + duration, conns)
     counts = [len(p.lines) for p in phases]
     for _ in range(conns):
-        sid = await _setup_session(port) if setup else secrets.token_hex(16)
+        sid = await _setup_session(port, tls) if setup else secrets.token_hex(16)
         wire = [
             b"".join(_encode(line.format(sid=sid), framing) for line in p.lines) for p in phases
         ]
         await loop.create_connection(
-            functools.partial(_Connection, run, wire, counts), "127.0.0.1", port
+            functools.partial(_Connection, run, wire, counts), "127.0.0.1", port, ssl=tls
         )
     await run.done
     samples = sorted(run.samples)
@@ -170,9 +172,11 @@ def run_driver(
     conns: int,
     duration: float,
     warmup: float,
+    tls: ssl.SSLContext | None = None,
 ) -> Result:
-    """Run the cycle; ``setup`` (not None) means sessions are made with ``new`` first."""
-    coro = _drive(target, port, framing, script, conns, duration, warmup, setup is not None)
+    """Run the cycle; ``setup`` (not None) means sessions are made with ``new`` first;
+    ``tls`` speaks TLS with that context (the C load generator cannot)."""
+    coro = _drive(target, port, framing, script, conns, duration, warmup, setup is not None, tls)
     try:
         import uvloop
     except ImportError:

@@ -2,156 +2,164 @@
 
 ``read()`` returns what has arrived (``b""`` at end of stream), ``write()`` sends everything,
 ``pending()`` tells a health check whether bytes or an end of stream are waiting on an idle
-connection (a stale pooled connection: the daemon restarted, or a reply nobody read).  Socket
-errors and timeouts leave here as the exceptions of ``sessionserver.exceptions``, never as
-``OSError``.  ``TCP_NODELAY`` is set: request/reply traffic must not wait for Nagle.
+connection (a stale pooled connection: the daemon restarted, or a reply nobody read), and
+``close()`` closes at once.  Socket and TLS errors and timeouts leave here as the exceptions of
+``sessionserver.exceptions``, never as ``OSError``.  ``TCP_NODELAY`` is set: request/reply
+traffic must not wait for Nagle.
+
+Both flavours own a plain ``socket.socket`` (an ``ssl.SSLSocket`` over TLS).  The async one is
+non-blocking and waits through anyio (see ``_readiness``), so one piece of code runs on asyncio
+(uvloop included) and on trio.  An asyncio transport or a trio stream was the alternative;
+neither can be closed outside the event loop that made it, and a pool must close its sockets
+from anywhere: another event loop, a forked child, the garbage collector.  Each socket is
+closed by a ``weakref.finalize`` of its stream, which runs before the socket's own finalizer
+even when the stream dies in a reference cycle, so an unclosed client never surfaces as
+``ResourceWarning: unclosed socket``.
+
+Receives go into one buffer per thread and are copied out at their size: ``recv(256 KiB)``
+would allocate (``mmap``) and shrink a fresh 256 KiB object per reply, which costs more than
+the rest of a small request's receive.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import errno
+import functools
+import os
 import select
 import socket
-from typing import cast
+import ssl
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
 
-from ..exceptions import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout
+import anyio
+
+from ..exceptions import ConnectError, ConnectionLost, ConnectTimeout, ReadTimeout, TLSError
+from ._readiness import readiness
 
 __all__ = ["AsyncStream", "Stream", "async_connect", "sync_connect"]
 
 _READ = 256 * 1024
+#: What a non-blocking socket raises when it must wait (over TLS: for either direction).
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
-class _Protocol(asyncio.Protocol):
-    __slots__ = ("chunks", "closed", "error", "lost", "transport", "waiter")
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
 
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.closed = False
-        self.error: Exception | None = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.transport: asyncio.Transport | None = None
-        self.lost = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        self._wake()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.error = exc
-        self._wake()
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+_local = threading.local()
 
 
-class AsyncStream:
-    """An asyncio connection: a bare protocol, no StreamReader, one future per wait."""
-
-    __slots__ = ("_protocol", "_transport", "address")
-
-    def __init__(self, transport: asyncio.Transport, protocol: _Protocol, address: str) -> None:
-        self._transport = transport
-        self._protocol = protocol
-        self.address = address
-
-    async def read(self) -> bytes:
-        protocol = self._protocol
-        while not protocol.chunks:
-            if protocol.closed:
-                return b""
-            waiter = asyncio.get_running_loop().create_future()
-            protocol.waiter = waiter
-            try:
-                await waiter
-            finally:
-                protocol.waiter = None
-        chunks = protocol.chunks
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        return data
-
-    async def write(self, data: bytes) -> None:
-        if self._protocol.closed:
-            raise ConnectionLost(f"connection to {self.address} is closed")
-        self._transport.write(data)
-
-    def pending(self) -> bool:
-        return bool(self._protocol.chunks) or self._protocol.closed
-
-    async def aclose(self) -> None:
-        """Close and wait until the socket is really closed (an event loop that ends right
-        after would otherwise never close it)."""
-        self._transport.close()
-        try:
-            await asyncio.wait_for(asyncio.shield(self._protocol.lost), 1.0)
-        except TimeoutError:
-            self._transport.abort()
-
-    def abandon(self) -> None:
-        """Drop the connection without waiting (its event loop may be gone)."""
-        try:
-            self._transport.abort()
-        except RuntimeError:
-            # The loop that owned the transport is closed, so it can no longer run the
-            # callback that closes the socket.  asyncio's own transports have that callback
-            # as a method; run it here, or the socket stays open until garbage collection.
-            finish = getattr(self._transport, "_call_connection_lost", None)
-            if finish is not None:
-                finish(None)
-
-
-async def async_connect(
-    host: str, port: int, connect_timeout: float, read_timeout: float
-) -> AsyncStream:
-    """Connect; ``read_timeout`` is applied per request by the connection instead."""
-    loop = asyncio.get_running_loop()
-    address = f"{host}:{port}"
+def _recv(sock: socket.socket) -> bytes:
     try:
-        async with asyncio.timeout(connect_timeout):
-            transport, protocol = await loop.create_connection(_Protocol, host, port)
-    except TimeoutError:
-        raise ConnectTimeout(
-            f"connecting to {address} took longer than {connect_timeout:g} s"
-        ) from None
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {address}: {exc.strerror or exc}") from None
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return AsyncStream(transport, protocol, address)
+        view: memoryview = _local.view
+    except AttributeError:
+        view = _local.view = memoryview(bytearray(_READ))
+    return bytes(view[: sock.recv_into(view)])
 
 
-class Stream:
-    """A blocking socket with a timeout on every receive."""
+class _Socket:
+    """What both streams share: the socket, its address, its closing and its health check."""
 
-    __slots__ = ("_sock", "address")
+    __slots__ = ("__weakref__", "_close", "_sock", "address")
 
-    def __init__(self, sock: socket.socket, address: str) -> None:
+    def __init__(
+        self, sock: socket.socket, address: str, close: Callable[[], None] | None = None
+    ) -> None:
         self._sock = sock
         self.address = address
+        # The callback must not refer to self, or the stream would never be collected.
+        self._close = weakref.finalize(self, close or sock.close)
+
+    def eof(self) -> ConnectionLost:
+        """The error for an end of stream in the middle of an exchange."""
+        if isinstance(self._sock, ssl.SSLSocket):
+            # TLS 1.3 servers check the client's certificate after the handshake, and
+            # asyncio's drop the connection without sending their alert.
+            return ConnectionLost(
+                f"{self.address} closed the TLS connection (a server that requires a client "
+                "certificate does so without one: ?cert=FILE&key=FILE)"
+            )
+        return ConnectionLost(f"{self.address} closed the connection")
+
+    def pending(self) -> bool:
+        sock = self._sock
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def close(self) -> None:
+        """Close now (idempotent); safe from any thread, event loop or process."""
+        self._close()
+
+
+class AsyncStream(_Socket):
+    """A non-blocking socket, waited on in the event loop that connected it."""
+
+    __slots__ = ("_wait",)
+
+    def __init__(self, sock: socket.socket, address: str) -> None:
+        self._wait = wait = readiness(sock)
+        super().__init__(sock, address, functools.partial(wait.release, sock.close))
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[object]:
+        """A scope whose reads and writes raise ``TimeoutError`` after ``seconds``."""
+        return self._wait.deadline(seconds)
+
+    async def read(self) -> bytes:
+        sock = self._sock
+        wait = self._wait
+        if not isinstance(sock, ssl.SSLSocket):
+            # Read after a write: the reply is not there yet, so a recv would only say so.
+            await wait.readable()
+        while True:
+            try:
+                return _recv(sock)
+            except ssl.SSLWantWriteError:
+                await wait.writable()
+            except _WOULD_BLOCK:
+                await wait.readable()
+            except OSError as exc:
+                raise _lost(exc, self.address) from None
+
+    async def write(self, data: bytes) -> None:
+        sock = self._sock
+        wait = self._wait
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[sock.send(view) :]
+            except ssl.SSLWantReadError:
+                await wait.readable()
+            except _WOULD_BLOCK:
+                await wait.writable()
+            except OSError as exc:
+                raise _lost(exc, self.address) from None
+
+
+class Stream(_Socket):
+    """A blocking socket with a timeout on every receive."""
+
+    __slots__ = ()
+
+    def deadline(self, seconds: float) -> contextlib.AbstractContextManager[object]:
+        """Nothing to do: the socket's timeout bounds every receive."""
+        return contextlib.nullcontext()
 
     def read(self) -> bytes:
         try:
-            return self._sock.recv(_READ)
+            return _recv(self._sock)
         except TimeoutError:
             raise ReadTimeout(f"no reply from {self.address} in time") from None
         except OSError as exc:
-            raise ConnectionLost(f"connection to {self.address} lost: {exc}") from None
+            raise _lost(exc, self.address) from None
 
     def write(self, data: bytes) -> None:
         try:
@@ -159,35 +167,133 @@ class Stream:
         except TimeoutError:
             raise ReadTimeout(f"cannot send to {self.address} in time") from None
         except OSError as exc:
-            raise ConnectionLost(f"connection to {self.address} lost: {exc}") from None
-
-    def pending(self) -> bool:
-        try:
-            readable, _, _ = select.select([self._sock], [], [], 0)
-        except (OSError, ValueError):
-            return True
-        return bool(readable)
-
-    def close(self) -> None:
-        try:
-            self._sock.close()
-        except OSError:
-            pass
-
-    def abandon(self) -> None:
-        self.close()
+            raise _lost(exc, self.address) from None
 
 
-def sync_connect(host: str, port: int, connect_timeout: float, read_timeout: float) -> Stream:
+async def async_connect(
+    host: str, port: int, *, connect_timeout: float, read_timeout: float, tls: ssl.SSLContext | None
+) -> AsyncStream:
+    """Connect (and shake hands over TLS) within ``connect_timeout``; ``read_timeout`` is
+    the deadline of each request, which the connection applies itself.
+
+    Raises:
+        ConnectTimeout, ConnectError, TLSError.
+    """
     address = f"{host}:{port}"
+    sock: socket.socket | None = None
+    try:
+        with anyio.fail_after(connect_timeout):
+            sock = await _open(host, port)
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+                await _handshake(sock)
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        if isinstance(exc, OSError):
+            raise _connect_error(exc, address, connect_timeout) from None
+        raise
+    return AsyncStream(sock, address)
+
+
+async def _open(host: str, port: int) -> socket.socket:
+    try:  # an address needs no resolver, and anyio's would take a worker thread
+        infos: list[tuple[Any, ...]] = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+        )
+    except socket.gaierror:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(errno.EADDRNOTAVAIL, f"no address for {host}")
+    for family, kind, proto, _, addr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.connect(addr)
+            except BlockingIOError:
+                await anyio.wait_writable(sock)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code)) from None
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error
+
+
+async def _handshake(sock: ssl.SSLSocket) -> None:
+    while True:
+        try:
+            sock.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            await anyio.wait_readable(sock)
+        except ssl.SSLWantWriteError:
+            await anyio.wait_writable(sock)
+
+
+def sync_connect(
+    host: str, port: int, *, connect_timeout: float, read_timeout: float, tls: ssl.SSLContext | None
+) -> Stream:
+    """Connect (and shake hands over TLS) within ``connect_timeout``; then every receive
+    waits up to ``read_timeout``.
+
+    Raises:
+        ConnectTimeout, ConnectError, TLSError.
+    """
+    address = f"{host}:{port}"
+    sock: socket.socket | None = None
     try:
         sock = socket.create_connection((host, port), timeout=connect_timeout)
-    except TimeoutError:
-        raise ConnectTimeout(
-            f"connecting to {address} took longer than {connect_timeout:g} s"
-        ) from None
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {address}: {exc.strerror or exc}") from None
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.settimeout(read_timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname=host)
+        sock.settimeout(read_timeout)
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        if isinstance(exc, OSError):
+            raise _connect_error(exc, address, connect_timeout) from None
+        raise
     return Stream(sock, address)
+
+
+def _connect_error(
+    exc: OSError, address: str, connect_timeout: float
+) -> ConnectError | ConnectTimeout:
+    """A failed connect or handshake, said so that the operator knows what to fix."""
+    if isinstance(exc, TimeoutError):  # the socket's timeout, or the async deadline's
+        return ConnectTimeout(f"connecting to {address} took longer than {connect_timeout:g} s")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in _NAME_MISMATCH:
+            return TLSError(
+                f"the TLS certificate of {address} is for another host: {exc.verify_message}"
+            )
+        return TLSError(
+            f"the TLS certificate of {address} is not trusted: {exc.verify_message}"
+            " (give the CA that signed it with ?ca=FILE)"
+        )
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return ConnectError(f"{address} closed the connection during the TLS handshake")
+    if isinstance(exc, ssl.SSLError):
+        hint = " (is it a TLS server?)" if exc.reason == "WRONG_VERSION_NUMBER" else ""
+        return TLSError(f"TLS handshake with {address} failed: {exc.reason or exc}{hint}")
+    return ConnectError(f"cannot connect to {address}: {_why(exc)}")
+
+
+def _lost(exc: OSError, address: str) -> ConnectionLost | TLSError:
+    """A failed receive; over TLS, the server may be refusing this client's certificate
+    (TLS 1.3 says so after the handshake, with the first reply)."""
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ssl.SSLEOFError):
+        return TLSError(f"{address} refused the TLS connection: {exc.reason or exc}")
+    return ConnectionLost(f"connection to {address} lost: {_why(exc)}")
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__

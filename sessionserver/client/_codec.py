@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..exceptions import ProtocolError, error_from_reply
+from ..exceptions import ProtocolError, ServerError, error_from_reply
 from ..protocol.resp import (
     INCOMPLETE,
     ReplyError,
@@ -19,7 +19,7 @@ from ..protocol.resp import (
     encode_request,
 )
 
-__all__ = ["encode", "new_parser", "pairs", "raise_for", "strs", "to_bytes"]
+__all__ = ["encode", "info", "new_parser", "pairs", "raise_for", "strs", "to_bytes"]
 
 encode = encode_request
 
@@ -51,10 +51,16 @@ def new_parser() -> Any:
     return _HiredisParser() if hiredis is not None else RespReplyParser()
 
 
-def raise_for(reply: Any) -> Any:
-    """The reply, or the exception an error reply maps to."""
+def raise_for(reply: Any, *, allow: type[ServerError] | None = None) -> Any:
+    """The reply, or the exception an error reply maps to (through ``ERROR_CLASSES``).
+
+    An error of class ``allow`` is no failure for the caller: it comes back as ``None``.
+    """
     if reply.__class__ is ReplyError:
-        raise error_from_reply(reply.message)
+        error = error_from_reply(reply.message)
+        if allow is None or not isinstance(error, allow):
+            raise error
+        return None
     return reply
 
 
@@ -74,6 +80,19 @@ def pairs(reply: Any) -> dict[str, bytes]:
         raise ProtocolError(f"expected a flat key/value array, got {reply!r:.80}")
     keys, values = reply[::2], reply[1::2]
     return {k.decode(errors="surrogateescape"): v for k, v in zip(keys, values, strict=True)}
+
+
+def info(reply: Any) -> dict[str, str]:
+    """A ``HELLO`` reply as {name: text}; values that are not scalars (Redis lists its
+    modules) are left out."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        raise ProtocolError(f"expected a flat name/value array, got {reply!r:.80}")
+    out: dict[str, str] = {}
+    for name, value in zip(reply[::2], reply[1::2], strict=True):
+        if isinstance(name, bytes) and isinstance(value, bytes | int):
+            text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+            out[name.decode(errors="replace")] = text
+    return out
 
 
 def strs(reply: Any) -> list[str]:

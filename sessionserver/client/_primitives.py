@@ -8,11 +8,12 @@ bookkeeping, which never awaits inside a critical section.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import threading
 from types import TracebackType
+
+import anyio
+import anyio.lowlevel
 
 __all__ = [
     "AsyncSemaphore",
@@ -20,9 +21,7 @@ __all__ = [
     "Semaphore",
     "ThreadLock",
     "async_context",
-    "async_deadline",
     "sync_context",
-    "sync_deadline",
 ]
 
 
@@ -57,18 +56,18 @@ class AsyncSemaphore:
     __slots__ = ("_sem",)
 
     def __init__(self, value: int) -> None:
-        self._sem = asyncio.Semaphore(value)
+        self._sem = anyio.Semaphore(value)
 
     async def acquire(self, wait: float) -> bool:
-        if not self._sem.locked():
-            await self._sem.acquire()  # completes at once: no timer needed
-            return True
         try:
-            async with asyncio.timeout(wait):
-                await self._sem.acquire()
-        except TimeoutError:
-            return False
-        return True
+            self._sem.acquire_nowait()  # a free slot: no timer, no trip through the loop
+            return True
+        except anyio.WouldBlock:
+            pass
+        with anyio.move_on_after(wait):
+            await self._sem.acquire()
+            return True
+        return False
 
     def release(self) -> None:
         self._sem.release()
@@ -87,19 +86,10 @@ class Semaphore:
         self._sem.release()
 
 
-def async_deadline(seconds: float) -> asyncio.Timeout:
-    """The whole exchange of one request must finish within ``seconds``."""
-    return asyncio.timeout(seconds)
-
-
-def sync_deadline(seconds: float) -> contextlib.nullcontext[None]:
-    """Nothing to do: the socket's timeout bounds every receive."""
-    return contextlib.nullcontext()
-
-
 def async_context() -> tuple[int, object]:
-    """What a pool must not be shared across: the process and the event loop."""
-    return os.getpid(), asyncio.get_running_loop()
+    """What a pool must not be shared across: the process and the event loop (asyncio's or
+    trio's)."""
+    return os.getpid(), anyio.lowlevel.current_token()
 
 
 def sync_context() -> tuple[int, object]:

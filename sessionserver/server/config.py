@@ -68,6 +68,9 @@ class ServerConfig:
     lock_lease: float = 30.0
     allow_client_ids: bool = False
     auth_token: Secret | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     fsync: Literal["always", "everysec", "no"] = "everysec"
     max_line: int = 8 * 1024 * 1024
     max_value: int = 1024 * 1024
@@ -287,6 +290,20 @@ OPTIONS: tuple[Option, ...] = (
         "Token clients must send with 'auth' first. Prefer the environment variable: "
         "a flag shows in the process list.",
         "TOKEN",
+    ),
+    Option(
+        "tls_cert",
+        _optional(_path),
+        "TLS: the server's certificate chain (PEM). With --tls-key, the listener speaks TLS "
+        "only, in both framings.",
+        "FILE",
+    ),
+    Option("tls_key", _optional(_path), "TLS: the private key of --tls-cert (PEM).", "FILE"),
+    Option(
+        "tls_client_ca",
+        _optional(_path),
+        "TLS: also require a client certificate signed by this CA (PEM).",
+        "FILE",
     ),
     Option(
         "fsync",

@@ -25,6 +25,8 @@ from .sessions.counters import Counters, rss_bytes
 from .sessions.limits import Limits
 from .sessions.manager import SessionManager
 from .sessions.strategy import choose
+from .tls import TLSConfigError, server_context
+from .tls import describe as describe_tls
 
 __all__ = ["Server", "StartupError", "run"]
 
@@ -90,13 +92,23 @@ class Server:
         loop = asyncio.get_running_loop()
         config = self.config
         try:
+            tls = server_context(config)
+        except TLSConfigError as exc:
+            raise StartupError(str(exc)) from None
+        try:
             await self.storage.start()
             await self.storage.replay()  # the user index learns the stored sessions
         except (StorageError, OSError) as exc:
             raise StartupError(f"cannot open storage {self.storage.describe()}: {exc}") from None
         try:
             listener = await loop.create_server(
-                lambda: ServerConnection(self), config.host, config.port, backlog=1024
+                lambda: ServerConnection(self),
+                config.host,
+                config.port,
+                backlog=1024,
+                ssl=tls,
+                # A client that never finishes its handshake must not hold a slot for long.
+                ssl_handshake_timeout=10.0 if tls else None,
             )
         except OSError as exc:
             await self.storage.stop()
@@ -109,9 +121,10 @@ class Server:
         self.address = (sockname[0], sockname[1])
         self.counters.rss_at_start = rss_bytes()
         logger.info(
-            "sessionserver listening on %s:%d, storage %s (ttl %ds, fsync %s)",
+            "sessionserver listening on %s:%d (%s), storage %s (ttl %ds, fsync %s)",
             self.address[0],
             self.address[1],
+            describe_tls(config),
             self.storage.describe(),
             config.ttl,
             config.fsync,

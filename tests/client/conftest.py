@@ -8,6 +8,20 @@ import pytest
 from ..helpers import Daemon
 
 
+@pytest.fixture(
+    params=[
+        "asyncio",
+        # uvicorn runs apps on uvloop when it is installed: the client's asyncio fast path
+        # must hold there too.
+        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+        "trio",
+    ]
+)
+def anyio_backend(request: pytest.FixtureRequest) -> object:
+    """Every async client test runs on asyncio, uvloop and trio."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def small_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     """A daemon with tight limits and a short lock timeout."""

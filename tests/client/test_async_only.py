@@ -1,46 +1,68 @@
-"""What only the async client has to get right: cancellation and event loops."""
+"""What only the async client has to get right: cancellation and event loops (asyncio and
+trio, through anyio)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import anyio
 import pytest
+import trio
 
 from sessionserver import AsyncSessionClient
 
 from ..helpers import Daemon
 from .conftest import url
 
-
-def test_a_cancelled_call_never_poisons_the_pool(small_daemon: Daemon) -> None:
-    async def main() -> None:
-        async with AsyncSessionClient(url(small_daemon)) as c:
-            sid = await c.create({"k": "v"})
-            other = await c.create({"other": "1"})
-            async with AsyncSessionClient(url(small_daemon)) as holder, holder.session(sid):
-                # This write waits for the lock; cancel it while its reply is outstanding.
-                task = asyncio.create_task(c.write(sid, {"k": "late"}))
-                await asyncio.sleep(0.1)
-                task.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-                # Had the connection gone back, this read would get the write's reply.
-                assert await c.read(other) == {"other": b"1"}
-            assert await c.read(sid) == {"k": b"v"}
-            assert "busy=0" in repr(c.pool)
-
-    asyncio.run(main())
+pytestmark = pytest.mark.anyio
 
 
-def test_one_client_used_from_successive_event_loops(memory_daemon: Daemon) -> None:
+async def test_a_cancelled_call_never_poisons_the_pool(small_daemon: Daemon) -> None:
+    async with AsyncSessionClient(url(small_daemon)) as c:
+        sid = await c.create({"k": "v"})
+        other = await c.create({"other": "1"})
+        async with AsyncSessionClient(url(small_daemon)) as holder, holder.session(sid):
+            waiting = anyio.Event()
+            async with anyio.create_task_group() as tg:
+
+                async def late_write() -> None:
+                    waiting.set()
+                    await c.write(sid, {"k": "late"})  # waits for the lock: never answered
+
+                tg.start_soon(late_write)
+                await waiting.wait()
+                await anyio.wait_all_tasks_blocked()  # the write is out, its reply is not
+                assert "busy=1" in repr(c.pool)
+                tg.cancel_scope.cancel()
+            # Had the connection gone back, this read would get the write's reply.
+            assert await c.read(other) == {"other": b"1"}
+        # The write was on the wire: the daemon runs it if the lock comes free before it sees
+        # the disconnect, as with any request a client gives up on.  Either way it is whole.
+        assert await c.read(sid) in ({"k": b"v"}, {"k": b"late"})
+        assert "busy=0" in repr(c.pool)
+
+
+async def test_a_deadline_from_the_caller_cancels_cleanly(small_daemon: Daemon) -> None:
+    async with AsyncSessionClient(url(small_daemon)) as c:
+        sid = await c.create()
+        async with AsyncSessionClient(url(small_daemon)) as holder, holder.session(sid):
+            with anyio.move_on_after(0.1) as scope:
+                await c.write(sid, {"k": "late"})
+            assert scope.cancelled_caught
+            assert "idle=0 busy=0" in repr(c.pool)  # closed, not returned mid-exchange
+        assert await c.read(sid) in ({}, {"k": b"late"})  # see above
+
+
+def test_one_client_used_from_successive_event_loops_of_both_libraries(
+    memory_daemon: Daemon,
+) -> None:
     client = AsyncSessionClient(url(memory_daemon))
 
     async def use() -> bytes:
         sid = await client.create({"n": "1"})
-        try:
-            return (await client.read(sid))["n"]
-        finally:
-            await client.aclose()  # before the loop ends: a closed loop cannot close sockets
+        return (await client.read(sid))["n"]  # the pooled connection stays open
 
     assert asyncio.run(use()) == b"1"
-    assert asyncio.run(use()) == b"1"  # a new loop, the same client
+    assert trio.run(use) == b"1"  # the asyncio loop's connection is dropped, not reused
+    assert asyncio.run(use()) == b"1"
+    assert "idle=1" in repr(client.pool)

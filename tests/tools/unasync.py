@@ -27,7 +27,7 @@ PAIRS = [
 
 RULES: list[tuple[str, str]] = [
     (r"\bAsync([A-Z]\w*)", r"\1"),
-    (r"\basync_(connect|deadline|context)\b", r"sync_\1"),
+    (r"\basync_(connect|context)\b", r"sync_\1"),
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),
     (r"\bawait ", ""),

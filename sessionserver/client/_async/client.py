@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from ...exceptions import ConnectionLost, ProtocolError, SessionNotFound
-from ...protocol.resp import ReplyError
-from .._codec import encode, flatten, keys_of, pairs, raise_for, strs, to_bytes
+from ...exceptions import ConnectionLost, KeyNotFound, ProtocolError, SessionNotFound
+from .._codec import encode, flatten, info, keys_of, pairs, raise_for, strs, to_bytes
 from .._config import DEFAULT_URL, ClientConfig
 from .pool import AsyncConnectionPool
 from .session import AsyncSessionHandle
@@ -72,11 +71,11 @@ class AsyncSessionClient:
             try:
                 return await conn.request(payload, count)
             except (ConnectionLost, ProtocolError):
-                await pool.forget_host(conn)
+                pool.forget_host(conn)
                 if attempt == attempts:
                     raise
             finally:
-                await pool.release(conn)
+                pool.release(conn)
         raise AssertionError("unreachable")
 
     async def _one(self, payload: bytes, *, retry: bool = True) -> Any:
@@ -155,8 +154,7 @@ class AsyncSessionClient:
         raise_for(replies[0])
         new = str(raise_for(replies[1]).decode())
         for reply in replies[2:]:
-            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
-                raise_for(reply)  # removing a key that is not there is fine
+            raise_for(reply, allow=KeyNotFound)  # removing a key that is not there is fine
         return new
 
     async def destroy(self, sid: str) -> None:
@@ -193,8 +191,18 @@ class AsyncSessionClient:
     # -- administration -------------------------------------------------------------------------
 
     async def ping(self) -> bool:
-        """True if the server answers."""
+        """True if the server answers (any RESP server does: :meth:`hello` says which)."""
         return bool(await self._one(encode(b"ping")) == b"PONG")
+
+    async def hello(self) -> dict[str, str]:
+        """What the server says it is (``HELLO``): ``server`` (``sessionserver``),
+        ``version``, ``proto``...
+
+        Raises:
+            ServerError: the server does not know ``HELLO`` (an old Redis, say).
+            ProtocolError: the reply is not a list of names and values.
+        """
+        return info(await self._one(encode(b"hello")))
 
     async def peek(self, sid: str) -> dict[str, bytes]:
         """The whole session, not counted as an access."""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...exceptions import ConnectionLost, ProtocolError, ReadTimeout
+from ...exceptions import ProtocolError, ReadTimeout
 from ...protocol.resp import INCOMPLETE, RespProtocolError
 from .._backends import AsyncStream
 from .._codec import new_parser
-from .._primitives import async_deadline
 
 __all__ = ["AsyncConnection"]
 
@@ -47,14 +46,14 @@ class AsyncConnection:
         parser = self._parser
         replies: list[Any] = []
         try:
-            async with async_deadline(self.timeout):
+            with stream.deadline(self.timeout):
                 await stream.write(payload)
                 while len(replies) < count:
                     reply = parser.get()
                     if reply is INCOMPLETE:
                         data = await stream.read()
                         if not data:
-                            raise ConnectionLost(f"{stream.address} closed the connection")
+                            raise stream.eof()
                         parser.feed(data)
                     else:
                         replies.append(reply)
@@ -65,10 +64,7 @@ class AsyncConnection:
         self.reusable = True
         return replies
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
+        """Close at once, from anywhere (another event loop, a forked child)."""
         self.reusable = False
-        await self.stream.aclose()
-
-    def abandon(self) -> None:
-        self.reusable = False
-        self.stream.abandon()
+        self.stream.close()

@@ -11,13 +11,14 @@
   and moves the preference to the next host, so the retry of an idempotent request connects
   afresh to the next host.
 - Fork and loop safety: a pool used from a new process (gunicorn's pre-fork workers) or, for
-  the async pool, from a new event loop drops the connections of the old one and starts afresh.
-  (Close an async client before its event loop ends: a closed loop cannot close sockets.)
+  the async pool, from a new event loop (asyncio's or trio's) drops the connections of the old
+  one and starts afresh.  Connections own plain sockets, so they close from anywhere: a client
+  dropped without ``aclose()`` leaves no open socket and no ``ResourceWarning`` behind.
 """
 
 from __future__ import annotations
 
-from ...exceptions import ConnectError, PoolTimeout, TransportError
+from ...exceptions import ConnectError, PoolTimeout, TLSError, TransportError
 from .._backends import async_connect
 from .._codec import encode, raise_for
 from .._config import ClientConfig
@@ -53,7 +54,7 @@ class AsyncConnectionPool:
             with self._lock:
                 if self._context is not None:
                     for conn in [*self._idle, *self._busy]:
-                        conn.abandon()
+                        conn.close()
                     self._idle.clear()
                     self._busy.clear()
                 self._slots = AsyncSemaphore(self.config.max_connections)
@@ -90,7 +91,7 @@ class AsyncConnectionPool:
                     break
                 if not conn.stream.pending():
                     break
-                await conn.aclose()  # stale: the daemon went away, or a stray reply
+                conn.close()  # stale: the daemon went away, or a stray reply
             with self._lock:
                 self._busy.add(conn)
             return conn
@@ -98,7 +99,7 @@ class AsyncConnectionPool:
             slots.release()
             raise
 
-    async def release(self, conn: AsyncConnection) -> None:
+    def release(self, conn: AsyncConnection) -> None:
         """Give a connection back; it is closed instead if its exchange did not finish."""
         with self._lock:
             owned = conn in self._busy
@@ -107,7 +108,7 @@ class AsyncConnectionPool:
             if keep:
                 self._idle.append(conn)
         if not keep:
-            await conn.aclose()
+            conn.close()
         if owned:
             self._slots.release()
 
@@ -120,7 +121,15 @@ class AsyncConnectionPool:
             index = (first + i) % len(hosts)
             host, port = hosts[index]
             try:
-                stream = await async_connect(host, port, config.connect_timeout, config.timeout)
+                stream = await async_connect(
+                    host,
+                    port,
+                    connect_timeout=config.connect_timeout,
+                    read_timeout=config.timeout,
+                    tls=config.tls,
+                )
+            except TLSError:
+                raise  # a certificate to fix, not a host that is down
             except TransportError as exc:
                 errors.append(str(exc))
                 continue
@@ -128,20 +137,26 @@ class AsyncConnectionPool:
             if config.token is not None:
                 try:
                     reply = (await conn.request(encode(b"auth", config.token.reveal()), 1))[0]
+                except TLSError:
+                    conn.close()
+                    raise
                 except TransportError as exc:
                     errors.append(str(exc))
-                    await conn.aclose()
+                    conn.close()
                     continue
+                except BaseException:
+                    conn.close()
+                    raise
                 try:
                     raise_for(reply)
                 except BaseException:
-                    await conn.aclose()
+                    conn.close()
                     raise
             self._preferred = index
             return conn
         raise ConnectError("no session server answered: " + "; ".join(errors))
 
-    async def forget_host(self, conn: AsyncConnection) -> None:
+    def forget_host(self, conn: AsyncConnection) -> None:
         """``conn`` was lost: close the idle connections to the same daemon, and connect to
         the next host first from now on (a dying daemon's kernel may still accept a few
         connections before it resets them)."""
@@ -153,7 +168,7 @@ class AsyncConnectionPool:
             stale = [c for c in self._idle if c.stream.address == address]
             self._idle = [c for c in self._idle if c.stream.address != address]
         for c in stale:
-            await c.aclose()
+            c.close()
 
     async def aclose(self) -> None:
         """Close every connection.  The pool stays usable (it connects again when needed),
@@ -162,9 +177,5 @@ class AsyncConnectionPool:
             self._generation += 1  # connections out on loan are closed when they come back
             conns = list(self._idle)
             self._idle.clear()
-        foreign = self._context is not None and self._context != async_context()
         for conn in conns:
-            if foreign:
-                conn.abandon()  # they belong to another event loop or process
-            else:
-                await conn.aclose()
+            conn.close()

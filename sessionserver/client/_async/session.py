@@ -6,8 +6,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ...exceptions import TransportError
-from ...protocol.resp import ReplyError
+from ...exceptions import KeyNotFound, TransportError
 from .._codec import encode, flatten, pairs, raise_for, strs, to_bytes
 from .connection import AsyncConnection
 from .pool import AsyncConnectionPool
@@ -46,7 +45,7 @@ class AsyncSessionHandle:
             else:
                 await self._call(b"open", self.id, self.mode)
         except BaseException:
-            await self._pool.release(self._conn)
+            self._pool.release(self._conn)
             self._conn = None
             raise
         self._open = True
@@ -69,7 +68,7 @@ class AsyncSessionHandle:
                         pass  # the connection is broken; the pool will not take it back
         finally:
             self._conn = None
-            await self._pool.release(conn)
+            self._pool.release(conn)
 
     async def _call(self, *args: Value) -> Any:
         conn = self._conn
@@ -145,8 +144,7 @@ class AsyncSessionHandle:
         self._open = False
         replies = await conn.request(payload + encode(b"close"), count + 1)
         for reply in replies:
-            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
-                raise_for(reply)
+            raise_for(reply, allow=KeyNotFound)
 
     async def commit(self) -> None:
         """Save and unlock; the session stays open read-only.

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-from ...exceptions import ConnectionLost, ProtocolError, SessionNotFound
-from ...protocol.resp import ReplyError
-from .._codec import encode, flatten, keys_of, pairs, raise_for, strs, to_bytes
+from ...exceptions import ConnectionLost, KeyNotFound, ProtocolError, SessionNotFound
+from .._codec import encode, flatten, info, keys_of, pairs, raise_for, strs, to_bytes
 from .._config import DEFAULT_URL, ClientConfig
 from .pool import ConnectionPool
 from .session import SessionHandle
@@ -156,8 +155,7 @@ class SessionClient:
         raise_for(replies[0])
         new = str(raise_for(replies[1]).decode())
         for reply in replies[2:]:
-            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
-                raise_for(reply)  # removing a key that is not there is fine
+            raise_for(reply, allow=KeyNotFound)  # removing a key that is not there is fine
         return new
 
     def destroy(self, sid: str) -> None:
@@ -194,8 +192,18 @@ class SessionClient:
     # -- administration -------------------------------------------------------------------------
 
     def ping(self) -> bool:
-        """True if the server answers."""
+        """True if the server answers (any RESP server does: :meth:`hello` says which)."""
         return bool(self._one(encode(b"ping")) == b"PONG")
+
+    def hello(self) -> dict[str, str]:
+        """What the server says it is (``HELLO``): ``server`` (``sessionserver``),
+        ``version``, ``proto``...
+
+        Raises:
+            ServerError: the server does not know ``HELLO`` (an old Redis, say).
+            ProtocolError: the reply is not a list of names and values.
+        """
+        return info(self._one(encode(b"hello")))
 
     def peek(self, sid: str) -> dict[str, bytes]:
         """The whole session, not counted as an access."""

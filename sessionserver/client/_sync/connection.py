@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...exceptions import ConnectionLost, ProtocolError, ReadTimeout
+from ...exceptions import ProtocolError, ReadTimeout
 from ...protocol.resp import INCOMPLETE, RespProtocolError
 from .._backends import Stream
 from .._codec import new_parser
-from .._primitives import sync_deadline
 
 __all__ = ["Connection"]
 
@@ -48,14 +47,14 @@ class Connection:
         parser = self._parser
         replies: list[Any] = []
         try:
-            with sync_deadline(self.timeout):
+            with stream.deadline(self.timeout):
                 stream.write(payload)
                 while len(replies) < count:
                     reply = parser.get()
                     if reply is INCOMPLETE:
                         data = stream.read()
                         if not data:
-                            raise ConnectionLost(f"{stream.address} closed the connection")
+                            raise stream.eof()
                         parser.feed(data)
                     else:
                         replies.append(reply)
@@ -67,9 +66,6 @@ class Connection:
         return replies
 
     def close(self) -> None:
+        """Close at once, from anywhere (another event loop, a forked child)."""
         self.reusable = False
         self.stream.close()
-
-    def abandon(self) -> None:
-        self.reusable = False
-        self.stream.abandon()

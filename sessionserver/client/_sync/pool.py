@@ -12,13 +12,14 @@
   and moves the preference to the next host, so the retry of an idempotent request connects
   afresh to the next host.
 - Fork and loop safety: a pool used from a new process (gunicorn's pre-fork workers) or, for
-  the async pool, from a new event loop drops the connections of the old one and starts afresh.
-  (Close an async client before its event loop ends: a closed loop cannot close sockets.)
+  the async pool, from a new event loop (asyncio's or trio's) drops the connections of the old
+  one and starts afresh.  Connections own plain sockets, so they close from anywhere: a client
+  dropped without ``close()`` leaves no open socket and no ``ResourceWarning`` behind.
 """
 
 from __future__ import annotations
 
-from ...exceptions import ConnectError, PoolTimeout, TransportError
+from ...exceptions import ConnectError, PoolTimeout, TLSError, TransportError
 from .._backends import sync_connect
 from .._codec import encode, raise_for
 from .._config import ClientConfig
@@ -54,7 +55,7 @@ class ConnectionPool:
             with self._lock:
                 if self._context is not None:
                     for conn in [*self._idle, *self._busy]:
-                        conn.abandon()
+                        conn.close()
                     self._idle.clear()
                     self._busy.clear()
                 self._slots = Semaphore(self.config.max_connections)
@@ -121,7 +122,15 @@ class ConnectionPool:
             index = (first + i) % len(hosts)
             host, port = hosts[index]
             try:
-                stream = sync_connect(host, port, config.connect_timeout, config.timeout)
+                stream = sync_connect(
+                    host,
+                    port,
+                    connect_timeout=config.connect_timeout,
+                    read_timeout=config.timeout,
+                    tls=config.tls,
+                )
+            except TLSError:
+                raise  # a certificate to fix, not a host that is down
             except TransportError as exc:
                 errors.append(str(exc))
                 continue
@@ -129,10 +138,16 @@ class ConnectionPool:
             if config.token is not None:
                 try:
                     reply = (conn.request(encode(b"auth", config.token.reveal()), 1))[0]
+                except TLSError:
+                    conn.close()
+                    raise
                 except TransportError as exc:
                     errors.append(str(exc))
                     conn.close()
                     continue
+                except BaseException:
+                    conn.close()
+                    raise
                 try:
                     raise_for(reply)
                 except BaseException:
@@ -163,9 +178,5 @@ class ConnectionPool:
             self._generation += 1  # connections out on loan are closed when they come back
             conns = list(self._idle)
             self._idle.clear()
-        foreign = self._context is not None and self._context != sync_context()
         for conn in conns:
-            if foreign:
-                conn.abandon()  # they belong to another event loop or process
-            else:
-                conn.close()
+            conn.close()

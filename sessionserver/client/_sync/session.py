@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from ...exceptions import TransportError
-from ...protocol.resp import ReplyError
+from ...exceptions import KeyNotFound, TransportError
 from .._codec import encode, flatten, pairs, raise_for, strs, to_bytes
 from .connection import Connection
 from .pool import ConnectionPool
@@ -146,8 +145,7 @@ class SessionHandle:
         self._open = False
         replies = conn.request(payload + encode(b"close"), count + 1)
         for reply in replies:
-            if reply.__class__ is not ReplyError or "Key does not exist" not in reply.message:
-                raise_for(reply)
+            raise_for(reply, allow=KeyNotFound)
 
     def commit(self) -> None:
         """Save and unlock; the session stays open read-only.

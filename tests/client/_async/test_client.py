@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -101,6 +102,8 @@ async def test_every_session_command(client: AsyncSessionClient) -> None:
 
 async def test_admin_commands(client: AsyncSessionClient) -> None:
     assert await client.ping()
+    hello = await client.hello()
+    assert hello["server"] == "sessionserver" and hello["proto"] == "2"
     sid = await client.create({"k": "v"})
     assert await client.peek(sid) == {"k": b"v"}
     assert 1430 < await client.expires(sid) <= 1440
@@ -191,6 +194,26 @@ async def test_no_server_is_a_clear_connect_error() -> None:
     async with AsyncSessionClient("sessionserver://127.0.0.1:1,127.0.0.1:2") as c:
         with pytest.raises(ConnectError, match=r"127\.0\.0\.1:1.*127\.0\.0\.1:2"):
             await c.ping()
+
+
+async def test_a_host_that_never_accepts_is_bounded_by_connect_timeout() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        # Fill the accept queue: the kernel drops further connection attempts unanswered.
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        try:
+            url = f"sessionserver://127.0.0.1:{port}?connect_timeout=0.3"
+            async with AsyncSessionClient(url) as c:
+                with pytest.raises(ConnectError, match=r"took longer than 0\.3 s"):
+                    await c.ping()
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 async def test_token(start_daemon: StartDaemon) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -99,6 +100,8 @@ def test_every_session_command(client: SessionClient) -> None:
 
 def test_admin_commands(client: SessionClient) -> None:
     assert client.ping()
+    hello = client.hello()
+    assert hello["server"] == "sessionserver" and hello["proto"] == "2"
     sid = client.create({"k": "v"})
     assert client.peek(sid) == {"k": b"v"}
     assert 1430 < client.expires(sid) <= 1440
@@ -189,6 +192,26 @@ def test_no_server_is_a_clear_connect_error() -> None:
     with SessionClient("sessionserver://127.0.0.1:1,127.0.0.1:2") as c:
         with pytest.raises(ConnectError, match=r"127\.0\.0\.1:1.*127\.0\.0\.1:2"):
             c.ping()
+
+
+def test_a_host_that_never_accepts_is_bounded_by_connect_timeout() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        # Fill the accept queue: the kernel drops further connection attempts unanswered.
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+        try:
+            url = f"sessionserver://127.0.0.1:{port}?connect_timeout=0.3"
+            with SessionClient(url) as c:
+                with pytest.raises(ConnectError, match=r"took longer than 0\.3 s"):
+                    c.ping()
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 def test_token(start_daemon: StartDaemon) -> None:

@@ -1,41 +1,47 @@
 """The handler's TLS: it verifies the server's certificate against its CA and can present a
-client certificate.  The server end is a TLS front (tests/proxy.Proxy with TLS) forwarding to
-the daemon, until the daemon serves TLS itself (--tls-cert/--tls-key)."""
+client certificate, against a daemon serving TLS itself (--tls-cert/--tls-key, and
+--tls-client-ca to require client certificates)."""
 
 from __future__ import annotations
 
 import re
-import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ...certs import self_signed
+from sessionserver.bench.certs import make_certificates
+
 from ...helpers import Daemon
-from ...proxy import Proxy
 from .server import PhpServer, result
 from .test_failures import assert_no_fatal
 
 
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    workdir = tmp_path_factory.mktemp("certs")
-    server_cert, server_key = self_signed(workdir, "server")
-    client_cert, client_key = self_signed(workdir, "client")
-    return {"cert": server_cert, "key": server_key, "client": client_cert, "client_key": client_key}
+    made = make_certificates(tmp_path_factory.mktemp("certs"))
+    return {
+        "ca": made.ca,
+        "cert": made.server_cert,
+        "key": made.server_key,
+        "client": made.client_cert,
+        "client_key": made.client_key,
+    }
 
 
 @pytest.fixture(scope="module")
-def front(daemon: Daemon, certs: dict[str, Path]) -> Iterator[int]:
-    """A TLS port in front of the daemon that requires a client certificate."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certs["cert"], certs["key"])
-    context.load_verify_locations(certs["client"])
-    context.verify_mode = ssl.CERT_REQUIRED
-    with Proxy((daemon.host, daemon.port), tls=context) as proxy:
-        yield proxy.port
+def front(tmp_path_factory: pytest.TempPathFactory, certs: dict[str, Path]) -> Iterator[int]:
+    """The port of a daemon serving TLS only, which requires a client certificate."""
+    daemon = Daemon.start(
+        tmp_path_factory.mktemp("tls-daemon"),
+        "--storage",
+        "memory://",
+        *("--tls-cert", str(certs["cert"]), "--tls-key", str(certs["key"])),
+        *("--tls-client-ca", str(certs["ca"])),
+    )
+    yield daemon.port
+    daemon.stop()
 
 
 def run(tmp_path: Path, address: str, options: dict[str, Any]) -> str:
@@ -52,7 +58,7 @@ def run(tmp_path: Path, address: str, options: dict[str, Any]) -> str:
 def test_tls_with_the_ca_and_a_client_certificate(
     front: int, certs: dict[str, Path], tmp_path: Path
 ) -> None:
-    tls = {"cafile": str(certs["cert"]), "local_cert": str(certs["client"])}
+    tls = {"cafile": str(certs["ca"]), "local_cert": str(certs["client"])}
     tls["local_pk"] = str(certs["client_key"])
     assert run(tmp_path, f"tls://127.0.0.1:{front}", {"tls": tls}) == "ok"
     assert run(tmp_path, f"127.0.0.1:{front}", {"tls": tls}) == "ok"  # the option alone
@@ -67,7 +73,7 @@ def test_an_untrusted_server_certificate_is_refused(front: int, tmp_path: Path) 
 def test_a_server_that_wants_a_client_certificate(
     front: int, certs: dict[str, Path], tmp_path: Path
 ) -> None:
-    text = run(tmp_path, f"127.0.0.1:{front}", {"tls": {"cafile": str(certs["cert"])}})
+    text = run(tmp_path, f"127.0.0.1:{front}", {"tls": {"cafile": str(certs["ca"])}})
     # TLS 1.3 checks the client's certificate after the handshake: the server hangs up on the
     # first request (seen as the send or as the reply failing, whichever comes first).
     assert re.search(
