@@ -1,15 +1,18 @@
-"""Every exception the clients raise, in one tree.
+"""Every exception the package raises, clients and daemon alike, in one tree.
 
 ::
 
     SessionServerError
-    ├── ConfigurationError            a bad URL or option
+    ├── ConfigurationError            a bad URL, option or config file (client or daemon)
+    ├── StartupError                  the daemon could not start (address in use, storage)
+    ├── StorageError                  the daemon's store cannot do what was asked
     ├── TransportError                the connection, not the server, failed
     │   ├── ConnectError              no daemon answered at any address
     │   │   └── TLSError              the TLS handshake failed: an untrusted certificate,
     │   │                             a wrong host name, a client certificate refused
     │   ├── ConnectionLost            the connection broke during a request
     │   ├── ProtocolError             the peer sent bytes that are not the protocol
+    │   │                             (the codec's RespProtocolError, either side)
     │   └── SessionServerTimeout
     │       ├── ConnectTimeout
     │       ├── ReadTimeout           no reply in time (the connection is dropped)
@@ -20,27 +23,33 @@
         ├── SessionNotFound           unknown, expired or destroyed id
         │   └── SessionGone           it went away while open (destroyed, expired)
         ├── SessionLocked             the write-lock wait timed out
-        ├── LockLost                  the lock's lease expired before commit
+        ├── LockLost                  the lock's lease expired before commit (the daemon's
+        │                             shared store raises it too, for a fenced save)
         ├── KeyNotFound
         ├── ReadOnlySession           a write on a session opened with mode "r"
         ├── PayloadTooLarge           a value, session, line or key count over a limit
         ├── InvalidRequest            a bad argument, key, mode or payload
+        │   └── SerializeError        PHP serialize() text that is not a flat array
+        │       └── NestedArrayError
         ├── StorageUnavailable        the server's storage cannot save now
         └── ServerBusy                too many connections, or the server is stopping
 
 No client call lets a raw ``OSError``, ``socket.timeout`` or ``asyncio.TimeoutError`` escape:
 they become :class:`TransportError` subclasses.  None of these names shadow a builtin.
-Server replies map to classes through :data:`ERROR_CLASSES`, one table keyed by the reply
-names of ``sessionserver.protocol.replies``.
+Server replies map to classes through :data:`ERROR_CLASSES`, built from one table keyed by the
+reply names of ``sessionserver.protocol.replies``.
+
+This module imports nothing of the package when it loads, so every other module may import
+it; the table of reply messages is built on first use.
 """
 
 from __future__ import annotations
 
-from .protocol import resp as _resp
-from .protocol.replies import ERRORS, Err
+from typing import Any
 
 __all__ = [
     "ERROR_CLASSES",
+    "ERROR_NAMES",
     "AuthenticationError",
     "ConfigurationError",
     "ConnectError",
@@ -49,12 +58,14 @@ __all__ = [
     "InvalidRequest",
     "KeyNotFound",
     "LockLost",
+    "NestedArrayError",
     "NoSessionOpen",
     "PayloadTooLarge",
     "PoolTimeout",
     "ProtocolError",
     "ReadOnlySession",
     "ReadTimeout",
+    "SerializeError",
     "ServerBusy",
     "ServerError",
     "SessionGone",
@@ -62,6 +73,8 @@ __all__ = [
     "SessionNotFound",
     "SessionServerError",
     "SessionServerTimeout",
+    "StartupError",
+    "StorageError",
     "StorageUnavailable",
     "TLSError",
     "TransportError",
@@ -74,7 +87,16 @@ class SessionServerError(Exception):
 
 
 class ConfigurationError(SessionServerError, ValueError):
-    """A client URL or option is invalid."""
+    """A client URL, a daemon option or a config file is invalid; the message is one line."""
+
+
+class StartupError(SessionServerError):
+    """The daemon could not start (address in use, storage unusable); one line for the
+    operator."""
+
+
+class StorageError(SessionServerError):
+    """The daemon's store cannot do what was asked (disk full, database gone, ...)."""
 
 
 class TransportError(SessionServerError):
@@ -170,6 +192,14 @@ class InvalidRequest(ServerError, ValueError):
     """An argument, key, mode or payload the server refuses."""
 
 
+class SerializeError(InvalidRequest):
+    """The payload is not valid PHP serialize() text of an array."""
+
+
+class NestedArrayError(SerializeError):
+    """The array holds another array; sessions are flat."""
+
+
 class StorageUnavailable(ServerError):
     """The server's storage cannot save right now (the change was not saved)."""
 
@@ -178,7 +208,8 @@ class ServerBusy(ServerError):
     """The server refused the connection (too many) or is shutting down."""
 
 
-_BY_NAME: dict[str, type[ServerError]] = {
+#: Reply name (``protocol.replies``) -> exception class: the one table replies map through.
+ERROR_NAMES: dict[str, type[ServerError]] = {
     "no_session": NoSessionOpen,
     "open_failed": SessionNotFound,
     "gone": SessionGone,
@@ -216,19 +247,38 @@ _BY_NAME: dict[str, type[ServerError]] = {
     "internal": ServerError,
 }
 
-#: Server error message -> exception class: one table, built from the server's own replies
-#: and the RESP codec's protocol errors (a request the codec refused).
-ERROR_CLASSES: dict[str, type[ServerError]] = {
-    **{err.message: InvalidRequest for err in vars(_resp).values() if isinstance(err, Err)},
-    **{err.message: _BY_NAME[name] for name, err in ERRORS.items()},
-}
+_classes: dict[str, type[ServerError]] = {}
+
+
+def _error_classes() -> dict[str, type[ServerError]]:
+    """Server error message -> exception class, built once from the server's own replies and
+    the RESP codec's protocol errors (a request the codec refused)."""
+    if not _classes:
+        from .protocol import resp
+        from .protocol.replies import ERRORS, Err
+
+        _classes.update(
+            {err.message: InvalidRequest for err in vars(resp).values() if isinstance(err, Err)}
+        )
+        _classes.update({err.message: ERROR_NAMES[name] for name, err in ERRORS.items()})
+    return _classes
+
+
+#: Server error message -> exception class (see :func:`_error_classes`).
+ERROR_CLASSES: dict[str, type[ServerError]]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ERROR_CLASSES":  # built on first use: see the module docstring
+        return _error_classes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def error_from_reply(text: str) -> ServerError:
     """The exception for an error reply (``ERR <message>`` in RESP2, or the bare message)."""
     code, _, rest = text.partition(" ")
     message = rest if code.isupper() and rest else text
-    cls = ERROR_CLASSES.get(message)
+    cls = _error_classes().get(message)
     if cls is None:
         # Another RESP server (Redis) says what it means in the code, not the message.
         cls = AuthenticationError if code in ("NOAUTH", "WRONGPASS") else ServerError

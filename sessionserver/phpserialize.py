@@ -14,12 +14,7 @@ from __future__ import annotations
 __all__ = ["NestedArrayError", "SerializeError", "dumps", "loads", "loads_changes"]
 
 
-class SerializeError(ValueError):
-    """The payload is not valid PHP serialize() text of an array."""
-
-
-class NestedArrayError(SerializeError):
-    """The array holds another array; sessions are flat."""
+from .exceptions import NestedArrayError, SerializeError
 
 
 def dumps(pairs: dict[bytes, bytes]) -> bytes:

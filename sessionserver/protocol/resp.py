@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..exceptions import ProtocolError
 from .replies import Err, Raw, Timed
 
 __all__ = [
@@ -43,7 +44,7 @@ __all__ = [
 PROTOCOL_ERROR = b"\x00resp"
 
 
-class RespProtocolError(Exception):
+class RespProtocolError(ProtocolError):
     """The peer sent bytes that are not RESP2 (client side: a malformed reply)."""
 
 

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ..exceptions import ConfigurationError
+
 __all__ = ["OPTIONS", "ConfigError", "Option", "Secret", "ServerConfig", "parse_size"]
 
 
-class ConfigError(Exception):
-    """A configuration value is invalid; the message is one line for the operator."""
+#: A configuration value is invalid; the message is one line for the operator.
+ConfigError = ConfigurationError
 
 
 class Secret:

@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 
+from ..exceptions import StartupError
 from ..storage import Storage, StorageError, StorageOptions, open_storage
 from .config import ServerConfig
 from .connection import ServerConnection
@@ -34,10 +35,6 @@ logger = logging.getLogger("sessionserver")
 
 #: Seconds between housekeeping passes (expiry, lock leases, idle connections).
 TICK = 0.25
-
-
-class StartupError(Exception):
-    """The daemon could not start (address in use, storage unusable); one line for the operator."""
 
 
 class Server:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ssl
 
+from ..exceptions import ConfigurationError
 from .config import ServerConfig
 
 __all__ = ["TLSConfigError", "describe", "server_context"]
 
 
-class TLSConfigError(Exception):
+class TLSConfigError(ConfigurationError):
     """A TLS option or file is unusable; the message is one line."""
 
 

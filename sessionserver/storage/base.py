@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
+from ..exceptions import LockLost, StorageError
 from .worker import Barrier
 
 __all__ = [
@@ -56,17 +57,8 @@ class StorageEvents(Protocol):
         """A session moved to a new id."""
 
 
-class StorageError(Exception):
-    """The container cannot do what was asked (disk full, database gone, ...)."""
-
-
 #: What :meth:`Storage.apply` did.
 APPLIED, APPLY_ABSENT, APPLY_LOCKED, APPLY_TOO_MANY_KEYS, APPLY_TOO_LARGE = 1, 0, -2, -3, -4
-
-
-class LockLost(StorageError):
-    """A save was refused: the daemon's lease on the session's lock lapsed in the shared store
-    (another daemon may hold the lock now)."""
 
 
 def user_id(data: dict[bytes, bytes], keys: tuple[bytes, ...]) -> bytes | None:
