@@ -66,7 +66,7 @@ class ServerConfig:
     data_dir: Path = field(default_factory=default_data_dir)
     ttl: int = 1440
     max_lifetime: int | None = None
-    lock_timeout: float = 30.0
+    lock_timeout: float = 8.0
     lock_lease: float = 30.0
     allow_client_ids: bool = False
     auth_token: Secret | None = None
@@ -271,7 +271,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "lock_timeout",
         _float(0, 86400, low_open=True),
-        "Longest wait for a session's write lock before the waiter gets an error.",
+        "Longest wait for a session's write lock before the waiter gets an error (default 8,"
+        " below the clients' 10 s request timeout).",
         "SEC",
     ),
     Option(

@@ -149,7 +149,9 @@ def test_a_live_holder_keeps_its_lock_past_the_store_lease(pair: Start) -> None:
 def test_a_daemon_killed_while_holding_a_lock_loses_it_when_its_lease_lapses(
     pair: Start,
 ) -> None:
-    a, b = pair(), pair()  # the defaults: a waiter gets the lock inside --lock-timeout 30
+    # A dead daemon's store locks lapse after the store lease (10 s with the default
+    # --lock-lease): a waiter that waits longer than that gets the lock.
+    a, b = pair(), pair("--lock-timeout", "15")
     with a.client() as ca:
         sid = ca.new_session(k="before")
         assert ca.cmd(f"open {sid} w") == "ok"
