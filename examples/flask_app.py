@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import flask
 
-from integrations.flask import init_app, logout_everywhere
+from sessionserver.integrations.flask import init_app, logout_everywhere
 
 app = flask.Flask(__name__)
 app.config["SESSIONSERVER_URL"] = os.environ.get(

@@ -2,7 +2,7 @@
 
 ::
 
-    SESSION_ENGINE = "integrations.django"
+    SESSION_ENGINE = "sessionserver.integrations.django"
     SESSIONSERVER_URL = "sessionserver://127.0.0.1:9090"
 
 Django's ``SessionMiddleware`` and ``django.contrib.auth`` work unchanged.  The store follows the
@@ -48,7 +48,7 @@ def _options() -> tuple[str, dict[str, Any]]:
     url = getattr(settings, "SESSIONSERVER_URL", None)
     if not url:
         raise ImproperlyConfigured(
-            "SESSION_ENGINE is integrations.django but SESSIONSERVER_URL is not set "
+            "SESSION_ENGINE is sessionserver.integrations.django but SESSIONSERVER_URL is not set "
             "(for example SESSIONSERVER_URL = 'sessionserver://127.0.0.1:9090')."
         )
     return url, dict(getattr(settings, "SESSIONSERVER_OPTIONS", {}))

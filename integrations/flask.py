@@ -3,7 +3,7 @@
 ::
 
     app.config["SESSIONSERVER_URL"] = "sessionserver://127.0.0.1:9090"
-    integrations.flask.init_app(app)
+    sessionserver.integrations.flask.init_app(app)
 
 The session cookie carries only the session id; the data stays on the server, one JSON value
 per key (Flask's tagged JSON, so tuples, bytes, ``Markup``, ``UUID`` and ``datetime`` come back
@@ -156,7 +156,7 @@ def init_app(app: Flask) -> SessionServerInterface:
     if not url:
         raise RuntimeError(
             "Set SESSIONSERVER_URL (for example sessionserver://127.0.0.1:9090) in the app's "
-            "config before calling integrations.flask.init_app(app)."
+            "config before calling sessionserver.integrations.flask.init_app(app)."
         )
     client = SessionClient(url, **app.config.get("SESSIONSERVER_OPTIONS", {}))
     interface = SessionServerInterface(client, lock=bool(app.config.get("SESSIONSERVER_LOCK")))

@@ -28,7 +28,7 @@ def flask_app() -> Any:
         )
         Session(app)
     else:
-        from integrations.flask import init_app
+        from sessionserver.integrations.flask import init_app
 
         app.config["SESSIONSERVER_URL"] = os.environ["SESSIONSERVER_URL"]
         init_app(app)
@@ -64,7 +64,7 @@ def starlette_app() -> Any:
         app.add_middleware(SessionAutoloadMiddleware)
         app.add_middleware(SessionMiddleware, store=store, cookie_https_only=False, lifetime=1440)
     else:
-        from middleware.asgi import SessionMiddleware as ServerSessions
+        from sessionserver.middleware.asgi import SessionMiddleware as ServerSessions
 
         app.add_middleware(ServerSessions, url=os.environ["SESSIONSERVER_URL"])
     return app

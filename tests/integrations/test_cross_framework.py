@@ -30,11 +30,11 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.test import Client as DjangoClient  # noqa: E402
 
-from integrations import django as django_engine  # noqa: E402
-from integrations.flask import init_app, logout_everywhere  # noqa: E402
-from middleware.asgi import SessionMiddleware as ASGISessions  # noqa: E402
-from middleware.wsgi import SessionMiddleware as WSGISessions  # noqa: E402
 from sessionserver import SessionClient  # noqa: E402
+from sessionserver.integrations import django as django_engine  # noqa: E402
+from sessionserver.integrations.flask import init_app, logout_everywhere  # noqa: E402
+from sessionserver.middleware.asgi import SessionMiddleware as ASGISessions  # noqa: E402
+from sessionserver.middleware.wsgi import SessionMiddleware as WSGISessions  # noqa: E402
 
 COOKIE = "session"
 
@@ -179,8 +179,8 @@ def test_fifty_concurrent_asgi_requests_lose_no_key(session_url: str) -> None:
 def test_log_out_everywhere_from_flask_and_django(
     flask_app: flask.Flask, django_client: DjangoClient, session_url: str
 ) -> None:
-    from integrations.django import SessionStore, user_sessions
-    from integrations.django import logout_everywhere as django_logout_everywhere
+    from sessionserver.integrations.django import SessionStore, user_sessions
+    from sessionserver.integrations.django import logout_everywhere as django_logout_everywhere
 
     stores = [SessionStore() for _ in range(3)]
     for store in stores:

@@ -1,5 +1,5 @@
-"""integrations.django: Django's SessionMiddleware, auth and test Client, and a port of the
-behaviour cases of Django's own session test suite (SessionTestsMixin)."""
+"""sessionserver.integrations.django: Django's SessionMiddleware, auth and test Client, and a
+port of the behaviour cases of Django's own session test suite (SessionTestsMixin)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from integrations import django as engine  # noqa: E402
-from integrations.django import SessionStore  # noqa: E402
 from sessionserver import SessionClient  # noqa: E402
+from sessionserver.integrations import django as engine  # noqa: E402
+from sessionserver.integrations.django import SessionStore  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

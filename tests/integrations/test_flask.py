@@ -1,4 +1,4 @@
-"""Flask's own test client through integrations.flask, against a real daemon."""
+"""Flask's own test client through sessionserver.integrations.flask, against a real daemon."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import flask
 import pytest
 from markupsafe import Markup
 
-from integrations.flask import SessionServerInterface, init_app
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
+from sessionserver.integrations.flask import SessionServerInterface, init_app
 
 _apps: list[flask.Flask] = []
 

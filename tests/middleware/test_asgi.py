@@ -1,4 +1,5 @@
-"""middleware.asgi through Starlette's TestClient, and FastAPI through httpx's ASGI transport."""
+"""sessionserver.middleware.asgi through Starlette's TestClient, and FastAPI through httpx's ASGI
+transport."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from middleware.asgi import SessionMiddleware
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
+from sessionserver.middleware.asgi import SessionMiddleware
 
 
 async def set_value(request: Request) -> Response:
