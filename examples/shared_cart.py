@@ -35,6 +35,7 @@ from sessionserver.middleware.asgi import SessionMiddleware
 URL = os.environ.get("SESSIONSERVER_URL", "sessionserver://127.0.0.1:9090")
 
 shop = flask.Flask("shop")
+shop.secret_key = os.environ.get("SECRET_KEY", "dev only: set SECRET_KEY")
 shop.config["SESSIONSERVER_URL"] = URL
 init_app(shop)
 

@@ -11,7 +11,9 @@ expired key (no fixation), ``create`` stores a new session under a server-issued
 ``save`` raises ``UpdateError`` when the session was deleted meanwhile (a concurrent logout; the
 middleware turns it into ``SessionInterrupted``) instead of bringing it back, ``cycle_key`` (on
 login) moves the data to a new key, and ``SESSION_COOKIE_AGE``/``set_expiry`` set the
-server-side lifetime.  The ``a``-prefixed methods (Django 5.1+) use the async client natively.
+server-side lifetime when a session is created or ``set_expiry`` changes it (a session keeps
+its lifetime otherwise, whichever app touches it), and an expiry at or below zero ends the
+session at once.  The ``a``-prefixed methods (Django 5.1+) use the async client natively.
 
 Differences from the database backends, all in the direction of the server: each key is
 stored as its own JSON value (the encoding every adapter shares, so a Flask or Starlette app
@@ -139,16 +141,32 @@ class SessionStore(SessionBase):
     def create(self) -> None:
         data = self._get_session(no_load=True)
         changed, _ = diff({}, data)
-        self._session_key = sync_client().create(changed, ttl=self.get_expiry_age())
-        self._stored = changed
+        ttl = self.get_expiry_age()
+        # An expiry in the past ends the session at once: there is nothing to store.
+        self._session_key = sync_client().create(changed, ttl=ttl) if ttl > 0 else None
+        self._stored = changed if ttl > 0 else {}
         self.modified = True
 
     async def acreate(self) -> None:
         data = await self._aget_session(no_load=True)
         changed, _ = diff({}, data)
-        self._session_key = await async_client().create(changed, ttl=await self.aget_expiry_age())
-        self._stored = changed
+        ttl = await self.aget_expiry_age()
+        client = async_client()
+        self._session_key = await client.create(changed, ttl=ttl) if ttl > 0 else None
+        self._stored = changed if ttl > 0 else {}
         self.modified = True
+
+    def _changes(self, data: dict[str, Any], ttl: int) -> tuple[dict[str, bytes], list[str], Any]:
+        """(changed, removed, the lifetime to send): one lifetime per session, so a save sends
+        Django's only when ``set_expiry`` changed it in this request."""
+        changed, removed = diff(self._stored, data)
+        purposeful = "_session_expiry" in changed or "_session_expiry" in removed
+        return changed, removed, ttl if purposeful else None
+
+    def _saved(self, changed: dict[str, bytes], removed: list[str]) -> None:
+        self._stored = {**self._stored, **changed}
+        for key in removed:
+            self._stored.pop(key, None)
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None or must_create:
@@ -157,14 +175,15 @@ class SessionStore(SessionBase):
                 raise CreateError
             return self.create()
         data = self._get_session(no_load=False)
-        changed, removed = diff(self._stored, data)
+        age = self.get_expiry_age()
+        if age <= 0:
+            return self.delete()  # an expiry in the past ends the session at once
+        changed, removed, ttl = self._changes(data, age)
         try:
-            sync_client().write(self.session_key, changed, removed, ttl=self.get_expiry_age())
+            sync_client().write(self.session_key, changed, removed, ttl=ttl)
         except SessionNotFound:
             raise UpdateError from None
-        self._stored = {**self._stored, **changed}
-        for key in removed:
-            self._stored.pop(key, None)
+        self._saved(changed, removed)
 
     async def asave(self, must_create: bool = False) -> None:
         if self.session_key is None or must_create:
@@ -172,16 +191,15 @@ class SessionStore(SessionBase):
                 raise CreateError
             return await self.acreate()
         data = await self._aget_session(no_load=False)
-        changed, removed = diff(self._stored, data)
+        age = await self.aget_expiry_age()
+        if age <= 0:
+            return await self.adelete()
+        changed, removed, ttl = self._changes(data, age)
         try:
-            await async_client().write(
-                self.session_key, changed, removed, ttl=await self.aget_expiry_age()
-            )
+            await async_client().write(self.session_key, changed, removed, ttl=ttl)
         except SessionNotFound:
             raise UpdateError from None
-        self._stored = {**self._stored, **changed}
-        for key in removed:
-            self._stored.pop(key, None)
+        self._saved(changed, removed)
 
     def delete(self, session_key: str | None = None) -> None:
         key = session_key or self.session_key

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 import flask
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.http import dump_cookie
 
 from sessionserver.backend import SessionBackend, valid_cookie
 from sessionserver.client import SessionClient
-from sessionserver.cookies import plan_save
 from sessionserver.session import Session
 
 if TYPE_CHECKING:
@@ -60,9 +60,27 @@ class FlaskSession(Session, SessionMixin):
         self.had_cookie = had_cookie
         self.holder: dict[str, Any] = {}
 
+    @property
+    def permanent(self) -> bool:
+        # Read without counting as the app's access (no Vary: Cookie for the adapter's look).
+        return bool(self.peek("_permanent", False))
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self["_permanent"] = bool(value)
+
+    def permanent_changed(self) -> bool:
+        """``session.permanent`` was set to a new value in this request."""
+        changed, removed = self.changes()
+        return "_permanent" in changed or "_permanent" in removed
+
 
 class SessionServerInterface(SessionInterface):
     """Flask's ``SessionInterface`` over the session server.
+
+    Like Flask's own, it needs ``app.secret_key`` (without one, the session is Flask's null
+    session, which refuses writes), although nothing is signed: the cookie carries a random
+    128-bit id.
 
     Args:
         client: a :class:`SessionClient` (shared by all requests) or its URL.
@@ -76,7 +94,9 @@ class SessionServerInterface(SessionInterface):
         self.client = client if isinstance(client, SessionClient) else SessionClient(client)
         self.backend = SessionBackend(self.client, lock=lock)
 
-    def open_session(self, app: Flask, request: Request) -> FlaskSession:
+    def open_session(self, app: Flask, request: Request) -> FlaskSession | None:
+        if not app.secret_key:
+            return None
         name = self.get_cookie_name(app)
         sid = valid_cookie(request.cookies.get(name))
         session = FlaskSession(sid, None, self.serializer, had_cookie=name in request.cookies)
@@ -87,28 +107,28 @@ class SessionServerInterface(SessionInterface):
     def save_session(  # type: ignore[override]
         self, app: Flask, session: FlaskSession, response: Response
     ) -> None:
-        if not session.accessed and not session.loaded:
-            # Never touched: no round trip, no cookie, no Vary (not even for rolling expiry).
+        refresh_each = app.config["SESSION_REFRESH_EACH_REQUEST"]
+        if not session.accessed and not session.loaded and not (refresh_each and session.sid):
+            # Never touched: no round trip, no cookie, no Vary.  (Flask refreshes the cookie
+            # of a permanent session on every request: knowing it is one takes a read.)
+            self.backend.release(session.holder)
             return
-        refresh = bool(session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"])
-        changed, removed, modified = session.pending()
-        plan = plan_save(
-            status=response.status_code,
-            accessed=session.accessed,
-            new=session.new,
-            had_cookie=session.had_cookie,
-            modified=modified,
-            empty=session.will_be_empty(),
-            invalidated=session.invalidated,
-            regenerate=session.regenerate_requested,
-            refresh=refresh,
+        # The server keeps one lifetime per session: a save sends Flask's only when it gives
+        # one on purpose (a new session, a change of ``session.permanent``, a new id).  The
+        # cookie follows Flask's rules: sent again when the app set a key, and on every
+        # request for a permanent session.
+        permanent = session.permanent
+        lifetime = int(app.permanent_session_lifetime.total_seconds())
+        purposeful = session.permanent_changed() and not session.new
+        resend = purposeful or session.assigned or (permanent and refresh_each)
+        plan, changed, removed = session.plan(
+            status=response.status_code, had_cookie=session.had_cookie, resend=resend
         )
         if plan.vary:
             response.vary.add("Cookie")
         if plan.store == "none":
             self.backend.release(session.holder)
-        lifetime = int(app.permanent_session_lifetime.total_seconds())
-        sid = self.backend.save(plan, session.sid, changed, removed, lifetime, session.holder)
+        ttl = lifetime if session.new or purposeful or plan.store == "regenerate" else None
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)
         path = self.get_cookie_path(app)
@@ -116,7 +136,20 @@ class SessionServerInterface(SessionInterface):
         partitioned = self.get_cookie_partitioned(app)
         samesite = self.get_cookie_samesite(app)
         httponly = self.get_cookie_httponly(app)
-        if plan.cookie == "set" and sid is not None:
+        if plan.cookie == "set":
+            dump_cookie(name, "", samesite=samesite)  # a bad setting fails before any save
+        sid = self.backend.save(
+            plan,
+            session.sid,
+            changed,
+            removed,
+            ttl,
+            session.holder,
+            fresh_ttl=lifetime,
+            blind=not session.loaded,
+        )
+        if sid is not None and (plan.cookie == "set" or sid != session.sid):
+            # set, or a fresh session: a blind write to a stale id (logged out everywhere)
             response.set_cookie(
                 name,
                 sid,
@@ -129,7 +162,9 @@ class SessionServerInterface(SessionInterface):
                 samesite=samesite,
             )
             response.vary.add("Cookie")
-        elif plan.cookie == "delete" or (plan.cookie == "set" and session.had_cookie):
+        elif plan.cookie == "delete" or (
+            sid is None and session.had_cookie and plan.store != "none"
+        ):
             # deleted on purpose, or gone meanwhile (logged out elsewhere): drop the cookie
             response.delete_cookie(
                 name,

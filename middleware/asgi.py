@@ -212,6 +212,8 @@ class SessionMiddleware:
         holder: dict[str, Any],
     ) -> None:
         changed, removed = diff(raw, session, self.serializer) if session.accessed else ({}, [])
+        max_age = self.cookie.max_age
+        expired = max_age is not None and max_age <= 0
         plan = plan_save(
             status=message["status"],
             accessed=session.accessed,
@@ -221,10 +223,13 @@ class SessionMiddleware:
             empty=not session,
             invalidated=session.invalidated,
             regenerate=session.regenerate_requested,
+            expired=expired,
         )
         if plan.store == "none":
             await self.backend.release(holder)
-        ttl = self.cookie.max_age
+        # One lifetime per session: a new session (or a new id) gets ``max_age``; a write
+        # leaves the lifetime the session has, and its cookie is not sent again.
+        ttl = max_age if not expired and (sid is None or plan.store == "regenerate") else None
         new_sid = await self.backend.save(plan, sid, changed, removed, ttl, holder)
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
         if plan.vary:

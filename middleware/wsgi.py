@@ -19,6 +19,7 @@ their names say.  Values are JSON, one per key, as in every other adapter.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from werkzeug.http import parse_cookie
@@ -29,7 +30,6 @@ from sessionserver.client import DEFAULT_URL, SessionClient
 from sessionserver.cookies import (
     CookieSettings,
     delete_cookie_header,
-    plan_save,
     set_cookie_header,
 )
 from sessionserver.session import JSON, Serializer, Session
@@ -49,7 +49,9 @@ class SessionMiddleware:
         client: a :class:`SessionClient` to share.
         session_cookie, max_age, path, domain, same_site, https_only, partitioned,
             httponly: the cookie, as in Starlette's middleware (``max_age`` None: a
-            browser-session cookie; it is also the server-side idle lifetime when set).
+            browser-session cookie; it is also the idle lifetime a new session gets).
+            ``session.ttl = seconds`` gives one session its own lifetime on purpose (at or
+            below zero: it ends now).
         lock: hold each session's write lock from its first read to the end of the request.
         environ_key: where the session goes in the environ.
         serializer: how values are encoded (JSON by default; keep it the same in every app
@@ -130,29 +132,34 @@ class SessionMiddleware:
     ) -> None:
         if not session.accessed and not session.loaded:
             return
-        changed, removed, modified = session.pending()
-        plan = plan_save(
-            status=status,
-            accessed=session.accessed,
-            new=session.new,
-            had_cookie=had_cookie,
-            modified=modified,
-            empty=session.will_be_empty(),
-            invalidated=session.invalidated,
-            regenerate=session.regenerate_requested,
-        )
+        plan, changed, removed = session.plan(status=status, had_cookie=had_cookie)
         if plan.store == "none":
             self.backend.release(holder)
-        sid = self.backend.save(plan, session.sid, changed, removed, self._ttl(session), holder)
-        if plan.vary:
+        lifetime = self.cookie.max_age if self.cookie.max_age and self.cookie.max_age > 0 else None
+        # One lifetime per session: a save gives one only to a new session, a new id, or when
+        # the app set ``session.ttl`` on purpose; otherwise the session keeps its own.
+        ttl = session.ttl if session.ttl is not None else lifetime
+        if not (session.new or session.ttl is not None or plan.store == "regenerate"):
+            ttl = None
+        sid = self.backend.save(
+            plan,
+            session.sid,
+            changed,
+            removed,
+            ttl,
+            holder,
+            fresh_ttl=lifetime,
+            blind=not session.loaded,
+        )
+        cookie = self.cookie
+        if session.ttl is not None and session.ttl > 0:
+            cookie = replace(cookie, max_age=session.ttl)
+        if plan.vary or (sid is not None and sid != session.sid):
             headers.append(("Vary", "Cookie"))
-        if plan.cookie == "set" and sid is not None:
-            headers.append(("Set-Cookie", set_cookie_header(self.cookie, sid)))
-        elif plan.cookie == "delete" or (plan.cookie == "set" and had_cookie):
-            headers.append(("Set-Cookie", delete_cookie_header(self.cookie)))
-
-    def _ttl(self, session: Session) -> int | None:
-        return session.ttl if session.ttl is not None else self.cookie.max_age
+        if sid is not None and (plan.cookie == "set" or sid != session.sid):
+            headers.append(("Set-Cookie", set_cookie_header(cookie, sid)))
+        elif plan.cookie == "delete" or (sid is None and had_cookie and plan.store != "none"):
+            headers.append(("Set-Cookie", delete_cookie_header(cookie)))
 
 
 def logout_everywhere(

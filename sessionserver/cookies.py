@@ -5,15 +5,19 @@ changed, emptied, is new, had a cookie...) and returns a :class:`SavePlan`: whic
 operation to run, what to do with the cookie, and whether to add ``Vary: Cookie``.  The rules
 are Flask's and Starlette's, which agree, plus what a server-side store adds:
 
-- ``Vary: Cookie`` exactly when the session was accessed (read or written).
+- ``Vary: Cookie`` when the session was accessed (read or written), and whenever the response
+  sets or deletes the cookie; never otherwise.
 - Nothing is saved and no cookie is set on a 5xx response.
 - A new session is stored only if it holds something (an untouched or empty new session never
   creates a record); an existing one is rewritten only if something changed, and then only the
   keys that changed.
-- A session emptied, or invalidated (logout), is destroyed on the server and its cookie
-  deleted; ``regenerate`` moves the data to a new id.
-- With rolling expiry (``refresh``), an unchanged session has its lifetime refreshed without
-  its data being rewritten, and its cookie re-sent.
+- A session emptied, invalidated (logout) or given a lifetime at or below zero (Django's
+  ``set_expiry`` in the past, Starlette's ``max_age=0``) is destroyed on the server at once and
+  its cookie deleted; ``regenerate`` moves the data to a new id.
+- One lifetime per session: the cookie of an id that stays the same is sent again only when
+  the adapter gave the session its lifetime in this request (``resend``: a lifetime set on
+  purpose, or Flask's refresh of a permanent session), so that visiting another app never
+  shortens the cookie the first one gave.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Literal
 
 __all__ = ["CookieSettings", "SavePlan", "delete_cookie_header", "plan_save", "set_cookie_header"]
 
-Store = Literal["none", "create", "write", "touch", "destroy", "regenerate"]
+Store = Literal["none", "create", "write", "destroy", "regenerate"]
 CookieOp = Literal["none", "set", "delete"]
 
 
@@ -44,7 +48,8 @@ def plan_save(
     empty: bool,
     invalidated: bool = False,
     regenerate: bool = False,
-    refresh: bool = False,
+    expired: bool = False,
+    resend: bool = False,
 ) -> SavePlan:
     """Decide (see the module docstring).
 
@@ -57,24 +62,25 @@ def plan_save(
         empty: nothing is left in the session after the request's changes.
         invalidated: the application asked for the session to be destroyed (logout).
         regenerate: the application asked for a new id (login).
-        refresh: rolling expiry: refresh the lifetime and re-send the cookie even if unchanged.
+        expired: the session's lifetime is at or below zero: it ends now.
+        resend: the adapter gave the session its lifetime in this request, so the cookie of
+            an unchanged id may be sent again with it.
     """
-    vary = accessed
     if status >= 500:
-        return SavePlan("none", "none", vary)
-    if invalidated or (empty and modified):
-        return SavePlan("none" if new else "destroy", "delete" if had_cookie else "none", vary)
+        return SavePlan("none", "none", accessed)
+    if invalidated or (modified and (empty or expired)):
+        cookie: CookieOp = "delete" if had_cookie or (expired and not empty) else "none"
+        return SavePlan("none" if new else "destroy", cookie, accessed or cookie != "none")
     if empty:
-        return SavePlan("none", "none", vary)
+        return SavePlan("none", "none", accessed)
     if new:
-        return SavePlan("create" if modified else "none", "set" if modified else "none", vary)
+        if modified:
+            return SavePlan("create", "set", True)
+        return SavePlan("none", "none", accessed)
     if regenerate:
-        return SavePlan("regenerate", "set", vary)
-    if modified:
-        return SavePlan("write", "set", vary)
-    if refresh:
-        return SavePlan("touch", "set", vary)
-    return SavePlan("none", "none", vary)
+        return SavePlan("regenerate", "set", True)
+    cookie = "set" if resend else "none"
+    return SavePlan("write" if modified else "none", cookie, accessed or resend)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,19 +10,31 @@ load the session: a request that only writes costs one round trip.
 
 Every value is stored as its own JSON document (compact, UTF-8): the one encoding all four
 adapters share, so that apps on different frameworks read each other's sessions, and a PHP page
-reading the same keys over the text protocol sees JSON.  Never pickle.
+reading the same keys over the text protocol sees JSON.  Never pickle.  A value that is not
+JSON (a PHP page's ``put note plain text``) reads as its text (a ``str``, undecodable bytes
+replaced), and stays as it is on the server unless the application sets that key.
 
-The ASGI middleware cannot load lazily (``request.session`` is synchronous and I/O there is
-async), so it loads before the app runs, hands Starlette a plain dict, and uses :func:`diff`.
+Django's engine keeps its own dict and uses :func:`decode_all` and :func:`diff`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-__all__ = ["JSON", "Serializer", "Session", "decode_all", "diff"]
+from .cookies import SavePlan, plan_save
+
+__all__ = [
+    "JSON",
+    "Plan",
+    "Serializer",
+    "Session",
+    "decode",
+    "decode_all",
+    "diff",
+    "encode_change",
+]
 
 
 class Serializer(Protocol):
@@ -48,16 +60,40 @@ _MISSING: Any = object()
 Loader = Callable[[str], "dict[str, bytes] | None"]
 
 
+class Plan(NamedTuple):
+    """A save plan with the changes it sends."""
+
+    plan: SavePlan
+    changed: dict[str, bytes]
+    removed: list[str]
+
+
+def decode(stored: bytes, serializer: Serializer = JSON) -> Any:
+    """One stored value: its JSON, or its text when it is not JSON (written by a PHP page)."""
+    text = stored.decode("utf-8", "replace")
+    try:
+        return serializer.loads(text)
+    except ValueError:
+        return text
+
+
 def decode_all(raw: Mapping[str, bytes], serializer: Serializer = JSON) -> dict[str, Any]:
-    """Every stored value decoded; a value that is not valid JSON is left out (and will be
-    overwritten only if the application sets that key)."""
-    data: dict[str, Any] = {}
-    for key, value in raw.items():
+    """Every stored value decoded (see :func:`decode`)."""
+    return {key: decode(value, serializer) for key, value in raw.items()}
+
+
+def encode_change(stored: bytes | None, value: Any, serializer: Serializer = JSON) -> bytes | None:
+    """``value`` encoded, or None when it is what is stored already (a text that is not JSON
+    and was read back unchanged included: it is never rewritten as JSON)."""
+    encoded = serializer.dumps(value).encode()
+    if stored is None or stored == encoded:
+        return None if stored == encoded else encoded
+    if isinstance(value, str) and stored.decode("utf-8", "replace") == value:
         try:
-            data[key] = serializer.loads(value.decode())
+            serializer.loads(stored.decode("utf-8", "replace"))
         except ValueError:
-            continue
-    return data
+            return None  # the text of a value that is not JSON, unchanged
+    return encoded
 
 
 def diff(
@@ -65,10 +101,9 @@ def diff(
 ) -> tuple[dict[str, bytes], list[str]]:
     """What to write so that the stored ``raw`` becomes ``data``: (changed, removed)."""
     changed: dict[str, bytes] = {}
-    dumps = serializer.dumps
     for key, value in data.items():
-        encoded = dumps(value).encode()
-        if raw.get(key) != encoded:
+        encoded = encode_change(raw.get(key), value, serializer)
+        if encoded is not None:
             changed[key] = encoded
     removed = [key for key in raw if key not in data]
     return changed, removed
@@ -82,7 +117,10 @@ class Session(MutableMapping[str, Any]):
             or expired id: never adopted).
         new: True until the session has been stored.
         accessed: any read or write happened (adapters then add ``Vary: Cookie``).
-        ttl: the idle lifetime to give the session when it is saved (None: keep it).
+        assigned: a key was set or deleted (even to the value it had).
+        ttl: an idle lifetime in seconds given on purpose in this request: it is sent with
+            the save and the cookie is sent again with it (None: the session keeps the
+            lifetime it has; at or below zero: it ends now).
     """
 
     def __init__(
@@ -91,6 +129,7 @@ class Session(MutableMapping[str, Any]):
         self.sid = sid
         self.new = sid is None
         self.accessed = False
+        self.assigned = False
         self.ttl: int | None = None
         self._loader = loader
         self._serializer = serializer
@@ -131,6 +170,16 @@ class Session(MutableMapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
+        return self._get(key)
+
+    def peek(self, key: str, default: Any = None) -> Any:
+        """``get`` for the adapter's own use: loads, but is not an access of the app's."""
+        try:
+            return self._get(key)
+        except KeyError:
+            return default
+
+    def _get(self, key: str) -> Any:
         value = self._values.get(key, _MISSING)
         if value is not _MISSING:
             return value
@@ -138,20 +187,18 @@ class Session(MutableMapping[str, Any]):
         assert self._raw is not None
         if key in self._deleted or key not in self._raw:
             raise KeyError(key)
-        try:
-            value = self._serializer.loads(self._raw[key].decode())
-        except ValueError:
-            raise KeyError(key) from None  # not JSON: written by something else
-        self._values[key] = value
+        value = self._values[key] = decode(self._raw[key], self._serializer)
         return value
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.accessed = True
+        self.assigned = True
         self._values[key] = value
         self._deleted.discard(key)
 
     def __delitem__(self, key: str) -> None:
         self.accessed = True
+        self.assigned = True
         self.load()
         assert self._raw is not None
         present = key in self._values or (key in self._raw and key not in self._deleted)
@@ -215,10 +262,9 @@ class Session(MutableMapping[str, Any]):
         """(keys set or changed, with their encoded values; keys removed) since the load."""
         raw = self._raw if self._raw is not None else {}
         changed: dict[str, bytes] = {}
-        dumps = self._serializer.dumps
         for key, value in self._values.items():
-            encoded = dumps(value).encode()
-            if raw.get(key) != encoded:
+            encoded = encode_change(raw.get(key), value, self._serializer)
+            if encoded is not None:
                 changed[key] = encoded
         removed = [key for key in self._deleted if self._raw is None or key in raw]
         return changed, removed
@@ -240,6 +286,29 @@ class Session(MutableMapping[str, Any]):
         self.accessed = self.accessed or bool(value)
 
     def will_be_empty(self) -> bool:
-        """Whether the session holds nothing after the changes (loads it if needed)."""
+        """Whether the session holds nothing after the changes (loads it only if that is the
+        only way to know: a request that sets a key needs no load)."""
+        if self._values:
+            return False
         self.load()
         return not self._keys()
+
+    def plan(self, *, status: int, had_cookie: bool, resend: bool = False) -> Plan:
+        """What a save would do (see :func:`cookies.plan_save`), with the changes to send;
+        ``resend`` as there, and a :attr:`ttl` given on purpose counts as one."""
+        empty = self.will_be_empty()  # first: it may find the id gone, making the session new
+        changed, removed, modified = self.pending()
+        expired = self.ttl is not None and self.ttl <= 0
+        plan = plan_save(
+            status=status,
+            accessed=self.accessed,
+            new=self.new,
+            had_cookie=had_cookie,
+            modified=modified or (expired and not self.new),
+            empty=empty,
+            invalidated=self._invalidated,
+            regenerate=self.regenerate_requested,
+            expired=expired,
+            resend=resend or self.ttl is not None,
+        )
+        return Plan(plan, changed, removed)

@@ -68,17 +68,38 @@ def test_invalidate_and_regenerate() -> None:
 
 
 def test_diff_and_decode_all() -> None:
-    raw = {"a": b"1", "b": b'"x"', "bad": b"not json"}
-    assert decode_all(raw) == {"a": 1, "b": "x"}
-    assert diff(raw, {"a": 2, "b": "x", "c": None}) == ({"a": b"2", "c": b"null"}, ["bad"])
+    raw = {"a": b"1", "b": b'"x"', "php": b"plain text"}
+    assert decode_all(raw) == {"a": 1, "b": "x", "php": "plain text"}  # not JSON: its text
+    assert diff(raw, {"a": 2, "b": "x", "c": None}) == ({"a": b"2", "c": b"null"}, ["php"])
+    # the text of a value that is not JSON, read back unchanged, is never rewritten as JSON
+    assert diff(raw, decode_all(raw)) == ({}, [])
+    assert diff(raw, {**decode_all(raw), "php": "new"}) == ({"php": b'"new"'}, [])
+
+
+def test_a_value_that_is_not_json_reads_as_its_text() -> None:
+    load, _ = loader({"php": b"plain text", "bad": b"\xff\xfe"})
+    s = Session("x" * 32, load)
+    assert "php" in s and list(s) == ["php", "bad"]
+    assert s["php"] == "plain text" and s["bad"] == "\ufffd\ufffd"
+    assert s.changes() == ({}, [])
 
 
 BOOLS = (False, True)
 
 
 @pytest.mark.parametrize(
-    ("accessed", "new", "had_cookie", "modified", "empty", "invalidated", "regenerate", "refresh"),
-    list(itertools.product(BOOLS, repeat=8)),
+    (
+        "accessed",
+        "new",
+        "had_cookie",
+        "modified",
+        "empty",
+        "invalidated",
+        "regenerate",
+        "expired",
+        "resend",
+    ),
+    list(itertools.product(BOOLS, repeat=9)),
 )
 @pytest.mark.parametrize("status", [200, 404, 500])
 def test_plan_rules(
@@ -90,7 +111,8 @@ def test_plan_rules(
     empty: bool,
     invalidated: bool,
     regenerate: bool,
-    refresh: bool,
+    expired: bool,
+    resend: bool,
 ) -> None:
     plan = plan_save(
         status=status,
@@ -101,25 +123,28 @@ def test_plan_rules(
         empty=empty,
         invalidated=invalidated,
         regenerate=regenerate,
-        refresh=refresh,
+        expired=expired,
+        resend=resend,
     )
-    assert plan.vary == accessed
+    # Vary: Cookie when the session was accessed, and when the cookie is set or deleted
+    assert plan.vary == (accessed or plan.cookie != "none")
     if status >= 500:
         assert (plan.store, plan.cookie) == ("none", "none")
         return
     if plan.store == "create":  # only a new session that holds something, and changed
         assert new and modified and not empty and not invalidated
-    if plan.store in ("write", "touch", "regenerate", "destroy"):
+    if plan.store in ("write", "regenerate", "destroy"):
         assert not new  # a new session has nothing stored to change
     if plan.store == "write":
-        assert modified
-    if plan.store == "touch":
-        assert refresh and not modified
+        assert modified and not expired
     if plan.store == "destroy":
-        assert invalidated or (empty and modified)
+        assert invalidated or (modified and (empty or expired))
     if plan.cookie == "set":
-        assert not empty and not invalidated
+        assert not empty and not invalidated and not (expired and modified)
+        # one lifetime per session: an unchanged id's cookie only with a lifetime given now
+        assert new or regenerate or resend
     if plan.cookie == "delete":
-        assert had_cookie and (invalidated or (empty and modified))
-    if not (modified or refresh or invalidated or regenerate):
+        assert invalidated or (modified and (empty or expired))
+        assert had_cookie or expired
+    if not (modified or invalidated or regenerate or resend):
         assert plan.store == "none" and plan.cookie == "none"

@@ -1,10 +1,11 @@
 """Load and save a session through the client: the storage half every adapter shares.
 
-The backend carries out a :class:`cookies.SavePlan` with one round trip per operation, and
-turns "the session went away meanwhile" into "the cookie goes" instead of bringing a destroyed
-session back.  With ``lock=True`` a
-request holds the session's write lock from its first read to its save (PHP's behaviour, for
-apps whose requests of one user must not overlap).
+The backend carries out a :class:`cookies.SavePlan` with one command per phase (a read is
+``read``, a save is one ``write``, ``create``, ``regenerate`` or ``destroy`` carrying the
+lifetime when there is one to give), and turns "the session went away meanwhile" into "the
+cookie goes" instead of bringing a destroyed session back.  With ``lock=True`` a request holds
+the session's write lock from its first read to its save (PHP's behaviour, for apps whose
+requests of one user must not overlap).
 """
 
 from __future__ import annotations
@@ -60,12 +61,22 @@ class AsyncSessionBackend:
         removed: list[str],
         ttl: int | None,
         holder: dict[str, Any],
+        *,
+        fresh_ttl: int | None = None,
+        blind: bool = False,
     ) -> str | None:
-        """Carry out ``plan``; the id the cookie should carry (None: delete it)."""
+        """Carry out ``plan``; the id the cookie should carry (None: delete it).
+
+        ``ttl`` is the idle lifetime to give the session (None: it keeps the one it has; a
+        new session then gets the server's default).  A ``blind`` write (the request set keys
+        without reading the session) that finds the session gone (a stale cookie: logged out
+        everywhere, expired) starts a fresh session with its changes and ``fresh_ttl``, as a
+        request without a cookie would; a write that read the session first is dropped.
+        """
         handle: AsyncSessionHandle | None = holder.pop("handle", None)
         store = plan.store
         try:
-            if handle is not None and store in ("write", "touch"):
+            if handle is not None and store == "write":
                 await handle.save(changed, removed, ttl=ttl)
                 return sid
             if handle is not None:
@@ -77,8 +88,6 @@ class AsyncSessionBackend:
             assert sid is not None
             if store == "write":
                 await self.client.write(sid, changed, removed, ttl=ttl)
-            elif store == "touch":
-                await self.client.touch(sid, ttl)
             elif store == "regenerate":
                 return await self.client.regenerate(sid, changed, removed, ttl=ttl)
             elif store == "destroy":
@@ -86,6 +95,8 @@ class AsyncSessionBackend:
                 return None
             return sid
         except SessionNotFound:
+            if blind and store == "write" and changed:
+                return await self.client.create(changed, ttl=fresh_ttl)
             # Destroyed (a logout elsewhere) or expired meanwhile: never bring it back.
             logger.info("session went away during the request; not saving it")
             return None

@@ -42,6 +42,7 @@ COOKIE = "session"
 @pytest.fixture
 def flask_app(session_url: str) -> Iterator[flask.Flask]:
     app = flask.Flask(__name__)
+    app.secret_key = "tests"
     app.config["SESSIONSERVER_URL"] = session_url
     init_app(app)
 

@@ -26,6 +26,7 @@ def _close_clients() -> Iterator[None]:
 
 def make_app(url: str, **config: object) -> flask.Flask:
     app = flask.Flask(__name__)
+    app.secret_key = "tests"
     app.config["SESSIONSERVER_URL"] = url
     app.config.update(config)
     init_app(app)
@@ -119,7 +120,8 @@ def test_round_trip_and_the_cookie_carries_only_the_id(client, session_url: str)
         assert c.read(sid) == {"user": b'"42"'}  # JSON per key, on the server
 
 
-def test_an_untouched_session_costs_nothing(client, session_url: str) -> None:
+def test_an_untouched_session_costs_nothing(session_url: str) -> None:
+    client = make_app(session_url, SESSION_REFRESH_EACH_REQUEST=False).test_client()
     client.get("/set/a/1")
     with SessionClient(session_url) as c:
         before = int(c.stats()["commands_total"])
@@ -127,6 +129,18 @@ def test_an_untouched_session_costs_nothing(client, session_url: str) -> None:
         after = int(c.stats()["commands_total"])
     assert after - before == 1  # only our own stats call
     assert "Vary" not in r.headers and "Set-Cookie" not in r.headers
+
+
+def test_refreshing_permanent_sessions_costs_one_read(client, session_url: str) -> None:
+    """Flask refreshes the cookie of a permanent session on every request (its default
+    SESSION_REFRESH_EACH_REQUEST): knowing whether the session is one takes a read."""
+    client.get("/set/a/1")
+    with SessionClient(session_url) as c:
+        before = int(c.stats()["commands_total"])
+        r = client.get("/plain")
+        after = int(c.stats()["commands_total"])
+    assert after - before == 2  # our stats call and the adapter's read
+    assert "Vary" not in r.headers and "Set-Cookie" not in r.headers  # not a permanent one
 
 
 def test_reading_does_not_rewrite_or_reset_the_cookie(client, session_url: str) -> None:
