@@ -38,7 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 from sessionserver.client import AsyncSessionClient, SessionClient
 from sessionserver.exceptions import SessionNotFound
 from sessionserver.ids import is_valid_id
-from sessionserver.session import decode_all, diff
+from sessionserver.session import BROWSER_COOKIE, BROWSER_COOKIE_PAIR, decode_all, diff, split_meta
 
 __all__ = ["SessionStore", "alogout_everywhere", "logout_everywhere", "user_sessions"]
 
@@ -89,36 +89,59 @@ class SessionStore(SessionBase):
         super().__init__(session_key)
         # What is stored, as loaded or last saved: saving sends only the difference.
         self._stored: dict[str, bytes] = {}
+        # What the server said of the loaded session: its seconds left, and whether its
+        # cookie is a browser-session one (None: not loaded, or new).
+        self._seconds_left: int | None = None
+        self._browser: bool | None = None
 
     # -- the five storage methods, and their async twins ---------------------------------------
 
     def load(self) -> dict[str, Any]:
         key = self.session_key
-        raw = None
+        read = None
         if _valid(key):
             try:
-                raw = sync_client().read(key)
+                read = sync_client().read_with_ttl(key)
             except SessionNotFound:
-                raw = None
-        return self._loaded(raw)
+                read = None
+        return self._loaded(read)
 
     async def aload(self) -> dict[str, Any]:
         key = self.session_key
-        raw = None
+        read = None
         if _valid(key):
             try:
-                raw = await async_client().read(key)
+                read = await async_client().read_with_ttl(key)
             except SessionNotFound:
-                raw = None
-        return self._loaded(raw)
+                read = None
+        return self._loaded(read)
 
-    def _loaded(self, raw: dict[str, bytes] | None) -> dict[str, Any]:
-        if raw is None:
+    def _loaded(self, read: tuple[int, dict[str, bytes]] | None) -> dict[str, Any]:
+        if read is None:
             self._session_key = None  # never adopt a key the server does not know
             self._stored = {}
             return {}
-        self._stored = raw
-        return decode_all(raw)
+        self._seconds_left, raw = read
+        self._stored, self._browser = split_meta(raw)
+        return decode_all(self._stored)
+
+    # -- one lifetime and one cookie per session, whichever app made it ------------------------
+
+    def get_session_cookie_age(self) -> int:
+        """The session's own lifetime, as the server said when it was loaded (Django's
+        ``SESSION_COOKIE_AGE`` for a new session): the cookie Django sends again expires with
+        the session, not with this app's setting."""
+        if self._seconds_left is not None:
+            return self._seconds_left
+        return super().get_session_cookie_age()  # type: ignore[no-any-return]
+
+    def get_expire_at_browser_close(self) -> bool:
+        """Django's rule, but a loaded session that ``set_expiry`` never touched keeps its own
+        kind of cookie (a browser-session one if the app that made it said so)."""
+        untouched = "_session_expiry" not in self._stored and self.get("_session_expiry") is None
+        if self._browser is not None and untouched:
+            return self._browser
+        return super().get_expire_at_browser_close()  # type: ignore[no-any-return]
 
     def exists(self, session_key: str | None) -> bool:
         if session_key is None or not _valid(session_key):
@@ -138,22 +161,28 @@ class SessionStore(SessionBase):
             return False
         return True
 
+    def _new_pairs(self, data: dict[str, Any]) -> dict[str, bytes]:
+        changed, _ = diff({}, data)
+        if self.get_expire_at_browser_close():
+            changed.update(BROWSER_COOKIE_PAIR)
+        return changed
+
     def create(self) -> None:
         data = self._get_session(no_load=True)
-        changed, _ = diff({}, data)
+        changed = self._new_pairs(data)
         ttl = self.get_expiry_age()
         # An expiry in the past ends the session at once: there is nothing to store.
         self._session_key = sync_client().create(changed, ttl=ttl) if ttl > 0 else None
-        self._stored = changed if ttl > 0 else {}
+        self._stored = split_meta(changed)[0] if ttl > 0 else {}
         self.modified = True
 
     async def acreate(self) -> None:
         data = await self._aget_session(no_load=True)
-        changed, _ = diff({}, data)
+        changed = self._new_pairs(data)
         ttl = await self.aget_expiry_age()
         client = async_client()
         self._session_key = await client.create(changed, ttl=ttl) if ttl > 0 else None
-        self._stored = changed if ttl > 0 else {}
+        self._stored = split_meta(changed)[0] if ttl > 0 else {}
         self.modified = True
 
     def _changes(self, data: dict[str, Any], ttl: int) -> tuple[dict[str, bytes], list[str], Any]:
@@ -161,12 +190,21 @@ class SessionStore(SessionBase):
         Django's only when ``set_expiry`` changed it in this request."""
         changed, removed = diff(self._stored, data)
         purposeful = "_session_expiry" in changed or "_session_expiry" in removed
+        if purposeful:  # set_expiry gives the cookie its kind too
+            browser = SessionBase.get_expire_at_browser_close(self)
+            if browser and not self._browser:
+                changed.update(BROWSER_COOKIE_PAIR)
+            elif self._browser and not browser:
+                removed.append(BROWSER_COOKIE)
         return changed, removed, ttl if purposeful else None
 
     def _saved(self, changed: dict[str, bytes], removed: list[str]) -> None:
-        self._stored = {**self._stored, **changed}
+        pairs, browser = split_meta(changed)
+        self._stored = {**self._stored, **pairs}
         for key in removed:
             self._stored.pop(key, None)
+        if browser or BROWSER_COOKIE in removed:
+            self._browser = browser
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None or must_create:

@@ -26,6 +26,7 @@ session is never silently replaced by an empty one.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -35,7 +36,8 @@ from werkzeug.http import dump_cookie
 
 from sessionserver.backend import SessionBackend, valid_cookie
 from sessionserver.client import SessionClient
-from sessionserver.session import Session
+from sessionserver.cookies import cookie_after_save
+from sessionserver.session import BROWSER_COOKIE, BROWSER_COOKIE_PAIR, Session
 
 if TYPE_CHECKING:
     from flask import Flask, Request, Response
@@ -74,6 +76,22 @@ class FlaskSession(Session, SessionMixin):
         changed, removed = self.changes()
         return "_permanent" in changed or "_permanent" in removed
 
+    def cookie_kind(self, *, load: bool) -> bool | None:
+        """True for a permanent session, False for a browser-session one (Flask's
+        non-permanent sessions, marked so on the server), None for one another app made with
+        a persistent cookie (it keeps it), or one this request only wrote to (``load`` reads
+        it to know)."""
+        if dict.__contains__(self, "_permanent"):
+            return bool(dict.get(self, "_permanent"))
+        if self.new:
+            return False
+        if not self.loaded:
+            if not load:
+                return None
+            self.load()
+            return self.cookie_kind(load=False)
+        return False if self.browser_cookie else None
+
 
 class SessionServerInterface(SessionInterface):
     """Flask's ``SessionInterface`` over the session server.
@@ -109,18 +127,18 @@ class SessionServerInterface(SessionInterface):
     ) -> None:
         refresh_each = app.config["SESSION_REFRESH_EACH_REQUEST"]
         if not session.accessed and not session.loaded and not (refresh_each and session.sid):
-            # Never touched: no round trip, no cookie, no Vary.  (Flask refreshes the cookie
-            # of a permanent session on every request: knowing it is one takes a read.)
+            # Never touched: no round trip, no cookie, no Vary.
             self.backend.release(session.holder)
             return
+        # Flask sends the cookie again when the app set a key, and on every request for a
+        # permanent session (knowing it is one takes the read, on an untouched request too).
         # The server keeps one lifetime per session: a save sends Flask's only when it gives
-        # one on purpose (a new session, a change of ``session.permanent``, a new id).  The
-        # cookie follows Flask's rules: sent again when the app set a key, and on every
-        # request for a permanent session.
-        permanent = session.permanent
+        # one on purpose (a new session, a change of ``session.permanent``, a new id).
+        refresh = refresh_each and not session.assigned  # a set key sends the cookie anyway
+        kind = session.cookie_kind(load=refresh or session.regenerate_requested)
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         purposeful = session.permanent_changed() and not session.new
-        resend = purposeful or session.assigned or (permanent and refresh_each)
+        resend = purposeful or session.assigned or (kind is True and refresh_each)
         plan, changed, removed = session.plan(
             status=response.status_code, had_cookie=session.had_cookie, resend=resend
         )
@@ -128,6 +146,13 @@ class SessionServerInterface(SessionInterface):
             response.vary.add("Cookie")
         if plan.store == "none":
             self.backend.release(session.holder)
+        # The session says on the server whether its cookie is a browser-session one, so
+        # that any app sending it again sends the same kind.
+        if kind is False and (plan.store == "create" or purposeful):
+            changed = {**changed, **BROWSER_COOKIE_PAIR}
+        elif purposeful and session.browser_cookie:
+            removed = [*removed, BROWSER_COOKIE]
+        fresh = changed if dict.get(session, "_permanent") else {**changed, **BROWSER_COOKIE_PAIR}
         ttl = lifetime if session.new or purposeful or plan.store == "regenerate" else None
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)
@@ -138,7 +163,7 @@ class SessionServerInterface(SessionInterface):
         httponly = self.get_cookie_httponly(app)
         if plan.cookie == "set":
             dump_cookie(name, "", samesite=samesite)  # a bad setting fails before any save
-        sid = self.backend.save(
+        saved = self.backend.save(
             plan,
             session.sid,
             changed,
@@ -146,14 +171,22 @@ class SessionServerInterface(SessionInterface):
             ttl,
             session.holder,
             fresh_ttl=lifetime,
+            fresh=fresh,
             blind=not session.loaded,
         )
-        if sid is not None and (plan.cookie == "set" or sid != session.sid):
-            # set, or a fresh session: a blind write to a stale id (logged out everywhere)
+        op = cookie_after_save(
+            plan, old_sid=session.sid, new_sid=saved.sid, had_cookie=session.had_cookie
+        )
+        if op == "set":
+            assert saved.sid is not None
+            if saved.sid != session.sid and kind is None and plan.store != "regenerate":
+                kind = False  # a fresh session after a stale cookie: Flask's default
             response.set_cookie(
                 name,
-                sid,
-                expires=self.get_expiration_time(app, session),
+                saved.sid,
+                expires=self._expires(
+                    kind, saved.sid != session.sid or purposeful, lifetime, session.left(saved)
+                ),
                 httponly=httponly,
                 domain=domain,
                 path=path,
@@ -162,9 +195,7 @@ class SessionServerInterface(SessionInterface):
                 samesite=samesite,
             )
             response.vary.add("Cookie")
-        elif plan.cookie == "delete" or (
-            sid is None and session.had_cookie and plan.store != "none"
-        ):
+        elif op == "delete":
             # deleted on purpose, or gone meanwhile (logged out elsewhere): drop the cookie
             response.delete_cookie(
                 name,
@@ -176,6 +207,18 @@ class SessionServerInterface(SessionInterface):
                 httponly=httponly,
             )
             response.vary.add("Cookie")
+
+    @staticmethod
+    def _expires(
+        kind: bool | None, given: bool, lifetime: int, seconds_left: int | None
+    ) -> datetime | None:
+        """Flask's expiry (None: a browser-session cookie), but one lifetime per session: the
+        cookie of an id that stays, when no lifetime was given on purpose, expires with the
+        session on the server."""
+        if kind is False:
+            return None
+        seconds = lifetime if given or seconds_left is None else seconds_left
+        return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def init_app(app: Flask) -> SessionServerInterface:

@@ -19,7 +19,6 @@ their names say.  Values are JSON, one per key, as in every other adapter.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from werkzeug.http import parse_cookie
@@ -27,11 +26,8 @@ from werkzeug.wsgi import ClosingIterator
 
 from sessionserver.backend import SessionBackend, valid_cookie
 from sessionserver.client import DEFAULT_URL, SessionClient
-from sessionserver.cookies import (
-    CookieSettings,
-    delete_cookie_header,
-    set_cookie_header,
-)
+from sessionserver.cookies import CookieSettings
+from sessionserver.saving import prepare, set_cookie
 from sessionserver.session import JSON, Serializer, Session
 
 if TYPE_CHECKING:
@@ -132,34 +128,25 @@ class SessionMiddleware:
     ) -> None:
         if not session.accessed and not session.loaded:
             return
-        plan, changed, removed = session.plan(status=status, had_cookie=had_cookie)
-        if plan.store == "none":
+        todo = prepare(session, status=status, had_cookie=had_cookie, max_age=self.cookie.max_age)
+        if todo.plan.store == "none":
             self.backend.release(holder)
-        lifetime = self.cookie.max_age if self.cookie.max_age and self.cookie.max_age > 0 else None
-        # One lifetime per session: a save gives one only to a new session, a new id, or when
-        # the app set ``session.ttl`` on purpose; otherwise the session keeps its own.
-        ttl = session.ttl if session.ttl is not None else lifetime
-        if not (session.new or session.ttl is not None or plan.store == "regenerate"):
-            ttl = None
-        sid = self.backend.save(
-            plan,
+        saved = self.backend.save(
+            todo.plan,
             session.sid,
-            changed,
-            removed,
-            ttl,
+            todo.changed,
+            todo.removed,
+            todo.ttl,
             holder,
-            fresh_ttl=lifetime,
-            blind=not session.loaded,
+            fresh_ttl=todo.fresh_ttl,
+            fresh=todo.fresh,
+            blind=todo.blind,
         )
-        cookie = self.cookie
-        if session.ttl is not None and session.ttl > 0:
-            cookie = replace(cookie, max_age=session.ttl)
-        if plan.vary or (sid is not None and sid != session.sid):
+        header = set_cookie(session, saved, todo.plan, self.cookie, had_cookie=had_cookie)
+        if todo.plan.vary or header is not None:
             headers.append(("Vary", "Cookie"))
-        if sid is not None and (plan.cookie == "set" or sid != session.sid):
-            headers.append(("Set-Cookie", set_cookie_header(cookie, sid)))
-        elif plan.cookie == "delete" or (sid is None and had_cookie and plan.store != "none"):
-            headers.append(("Set-Cookie", delete_cookie_header(cookie)))
+        if header is not None:
+            headers.append(("Set-Cookie", header))
 
 
 def logout_everywhere(

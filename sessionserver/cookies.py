@@ -15,17 +15,27 @@ are Flask's and Starlette's, which agree, plus what a server-side store adds:
   ``set_expiry`` in the past, Starlette's ``max_age=0``) is destroyed on the server at once and
   its cookie deleted; ``regenerate`` moves the data to a new id.
 - One lifetime per session: the cookie of an id that stays the same is sent again only when
-  the adapter gave the session its lifetime in this request (``resend``: a lifetime set on
-  purpose, or Flask's refresh of a permanent session), so that visiting another app never
-  shortens the cookie the first one gave.
+  the host framework's rules send it (``resend``: Flask's on a change or a permanent
+  session's refresh, Django's and Starlette's on a change, or a lifetime given on purpose),
+  and then with the seconds the session has left on the server (:func:`cookie_max_age`),
+  so that visiting another app never shortens the cookie the first one gave.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["CookieSettings", "SavePlan", "delete_cookie_header", "plan_save", "set_cookie_header"]
+__all__ = [
+    "CookieSettings",
+    "SavePlan",
+    "cookie_after_save",
+    "cookie_header",
+    "cookie_max_age",
+    "delete_cookie_header",
+    "plan_save",
+    "set_cookie_header",
+]
 
 Store = Literal["none", "create", "write", "destroy", "regenerate"]
 CookieOp = Literal["none", "set", "delete"]
@@ -83,6 +93,39 @@ def plan_save(
     return SavePlan("write" if modified else "none", cookie, accessed or resend)
 
 
+def cookie_after_save(
+    plan: SavePlan, *, old_sid: str | None, new_sid: str | None, had_cookie: bool
+) -> CookieOp:
+    """The cookie to send once the save has run: set when the plan says so or the id changed
+    (a new session, a new id, a fresh session after a stale cookie); deleted when the plan
+    says so, or when the session went away meanwhile (logged out elsewhere)."""
+    if new_sid is not None and (plan.cookie == "set" or new_sid != old_sid):
+        return "set"
+    if plan.cookie == "delete" or (new_sid is None and had_cookie and plan.store != "none"):
+        return "delete"
+    return "none"
+
+
+def cookie_max_age(
+    configured: int | None,
+    *,
+    id_changed: bool,
+    seconds_left: int | None,
+    browser: bool | None,
+) -> int | None:
+    """The ``Max-Age`` of a cookie being set (None: a browser-session cookie).  A new id gets
+    the lifetime it was given (the app's ``configured`` one).  The cookie of an id that stays
+    is the session's, whichever app sends it: a browser-session one if the session is marked
+    so (``browser``), else it expires with the session on the server (``seconds_left``),
+    never with the sending app's own setting; unknown (a write without a read), it is the
+    seconds left: never shorter."""
+    if id_changed:
+        return configured
+    if browser:
+        return None
+    return seconds_left if seconds_left is not None else configured
+
+
 @dataclass(frozen=True, slots=True)
 class CookieSettings:
     """The session cookie's attributes (each adapter fills them from its framework's own
@@ -124,3 +167,30 @@ def delete_cookie_header(settings: CookieSettings) -> str:
         f"{settings.name}=null; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; "
         f"{_attributes(settings)}"
     )
+
+
+def cookie_header(
+    plan: SavePlan,
+    settings: CookieSettings,
+    *,
+    old_sid: str | None,
+    new_sid: str | None,
+    had_cookie: bool,
+    seconds_left: int | None,
+    browser: bool | None,
+) -> str | None:
+    """The ``Set-Cookie`` value to send once the save has run (see :func:`cookie_after_save`
+    and :func:`cookie_max_age`), or None."""
+    op = cookie_after_save(plan, old_sid=old_sid, new_sid=new_sid, had_cookie=had_cookie)
+    if op == "set":
+        assert new_sid is not None
+        max_age = cookie_max_age(
+            settings.max_age,
+            id_changed=new_sid != old_sid,
+            seconds_left=seconds_left,
+            browser=browser,
+        )
+        return set_cookie_header(replace(settings, max_age=max_age), new_sid)
+    if op == "delete":
+        return delete_cookie_header(settings)
+    return None

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
-from sessionserver.cookies import plan_save
-from sessionserver.session import Session, decode_all, diff
+from sessionserver.cookies import CookieSettings, cookie_header, cookie_max_age, plan_save
+from sessionserver.session import BROWSER_COOKIE, Saved, Session, Stored, decode_all, diff
 
 
-def loader(data: dict[str, bytes] | None):
+def loader(data: dict[str, bytes] | None, seconds_left: int | None = None):
     calls: list[str] = []
 
-    def load(sid: str) -> dict[str, bytes] | None:
+    def load(sid: str) -> Stored | None:
         calls.append(sid)
-        return data
+        return None if data is None else Stored(data, seconds_left)
 
     return load, calls
 
@@ -148,3 +149,98 @@ def test_plan_rules(
         assert had_cookie or expired
     if not (modified or invalidated or regenerate or resend):
         assert plan.store == "none" and plan.cookie == "none"
+
+
+def test_a_dict_for_json_and_dict_that_loads_when_read() -> None:
+    load, calls = loader({"a": b"1"})
+    s = Session("x" * 32, load)
+    assert isinstance(s, dict) and calls == []
+    assert json.dumps({"session": s}) == '{"session": {"a": 1}}'  # the C encoder, too
+    assert dict(s) == {"a": 1} == s and calls == ["x" * 32]
+
+
+def test_keys_set_before_the_load_win_and_only_they_are_sent() -> None:
+    load, calls = loader({"a": b"1", "b": b"2"})
+    s = Session("x" * 32, load)
+    s.update(a=5)
+    s |= {"c": 3}
+    assert calls == [] and s.changes() == ({"a": b"5", "c": b"3"}, [])
+    assert s["b"] == 2 and s == {"a": 5, "b": 2, "c": 3}
+    assert s.changes() == ({"a": b"5", "c": b"3"}, [])
+
+
+def test_a_session_only_looked_at_plans_nothing_and_loads_nothing() -> None:
+    load, calls = loader({"a": b"1"})
+    s = Session("x" * 32, load)
+    s.mark_accessed()  # what Starlette's request.session does
+    plan = s.plan(status=200, had_cookie=True, resend_on_change=True).plan
+    assert (plan.store, plan.cookie, plan.vary, calls) == ("none", "none", True, [])
+
+
+def test_the_browser_cookie_mark_is_kept_out_of_the_apps_view() -> None:
+    load, _ = loader({"a": b"1", BROWSER_COOKIE: b"true"}, seconds_left=600)
+    s = Session("x" * 32, load)
+    assert dict(s) == {"a": 1} and s.browser_cookie is True and s.seconds_left == 600
+    s.clear()
+    assert s.changes() == ({}, ["a"]) and s.will_be_empty()
+
+
+def test_a_lifetime_is_given_only_on_purpose_or_to_a_new_id() -> None:
+    load, _ = loader({"a": b"1"})
+    s = Session("x" * 32, load)
+    s["a"] = 2
+    plan = s.plan(status=200, had_cookie=True, resend_on_change=True).plan
+    assert (plan.store, plan.cookie) == ("write", "set")
+    assert s.lifetime_to_give(3600, plan) is None  # it keeps the one it has
+    s.ttl = 60
+    assert s.lifetime_to_give(3600, plan) == 60
+    assert Session(None).lifetime_to_give(3600, plan) == 3600
+
+
+@pytest.mark.parametrize(
+    ("configured", "id_changed", "seconds_left", "browser", "expected"),
+    [
+        (3600, True, 100, None, 3600),  # a new id: the lifetime it was given
+        (None, True, None, None, None),  # ... or a browser-session cookie
+        (3600, False, 100, None, 100),  # an id that stays: the session's seconds left
+        (None, False, 100, False, 100),  # whatever this app's own setting
+        (3600, False, 100, True, None),  # a session marked browser-session stays one
+        (3600, False, None, None, 3600),
+    ],
+)
+def test_cookie_max_age(
+    configured: int | None,
+    id_changed: bool,
+    seconds_left: int | None,
+    browser: bool | None,
+    expected: int | None,
+) -> None:
+    assert (
+        cookie_max_age(
+            configured, id_changed=id_changed, seconds_left=seconds_left, browser=browser
+        )
+        == expected
+    )
+
+
+def test_cookie_header_for_a_kept_id_carries_the_seconds_left() -> None:
+    plan = plan_save(
+        status=200,
+        accessed=True,
+        new=False,
+        had_cookie=True,
+        modified=True,
+        empty=False,
+        resend=True,
+    )
+    header = cookie_header(
+        plan,
+        CookieSettings(max_age=3600),
+        old_sid="a" * 32,
+        new_sid="a" * 32,
+        had_cookie=True,
+        seconds_left=1209600,
+        browser=False,
+    )
+    assert header == f"session={'a' * 32}; Max-Age=1209600; path=/; httponly; samesite=lax"
+    assert Saved("a" * 32).seconds_left is None

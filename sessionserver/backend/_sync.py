@@ -3,8 +3,10 @@
 
 The backend carries out a :class:`cookies.SavePlan` with one command per phase (a read is
 ``read``, a save is one ``write``, ``create``, ``regenerate`` or ``destroy`` carrying the
-lifetime when there is one to give), and turns "the session went away meanwhile" into "the
-cookie goes" instead of bringing a destroyed session back.  With ``lock=True`` a request holds
+lifetime when there is one to give), learns the seconds the session has left in the same
+command (``withttl``) so that a cookie sent again carries the session's own lifetime, and
+turns "the session went away meanwhile" into "the cookie goes" instead of bringing a destroyed
+session back.  With ``lock=True`` a request holds
 the session's write lock from its first read to its save (PHP's behaviour, for apps whose
 requests of one user must not overlap).
 """
@@ -18,6 +20,7 @@ from ..client._sync.client import SessionClient
 from ..client._sync.session import SessionHandle
 from ..cookies import SavePlan
 from ..exceptions import SessionNotFound
+from ..session import Saved, Stored
 
 __all__ = ["SessionBackend"]
 
@@ -31,21 +34,23 @@ class SessionBackend:
         self.client = client
         self.lock = lock
 
-    def load(self, sid: str, holder: dict[str, Any]) -> dict[str, bytes] | None:
-        """The stored pairs, or None.  With ``lock``, the session stays open for writing on a
-        held connection (kept in ``holder``) until :meth:`save` or :meth:`release`."""
+    def load(self, sid: str, holder: dict[str, Any]) -> Stored | None:
+        """The stored session with its seconds left, or None.  With ``lock``, the session
+        stays open for writing on a held connection (kept in ``holder``) until :meth:`save`
+        or :meth:`release` (its seconds left are then asked only if a save needs them)."""
         if not self.lock:
             try:
-                return self.client.read(sid)
+                seconds, raw = self.client.read_with_ttl(sid)
             except SessionNotFound:
                 return None
+            return Stored(raw, seconds)
         handle = self.client.session(sid, mode="w")
         try:
             handle.__enter__()
         except SessionNotFound:
             return None
         holder["handle"] = handle
-        return handle.get_all()
+        return Stored(handle.get_all())
 
     def release(self, holder: dict[str, Any]) -> None:
         """Let go of a held session without saving (an error, a 5xx, nothing changed)."""
@@ -64,43 +69,67 @@ class SessionBackend:
         holder: dict[str, Any],
         *,
         fresh_ttl: int | None = None,
+        fresh: dict[str, bytes] | None = None,
         blind: bool = False,
-    ) -> str | None:
-        """Carry out ``plan``; the id the cookie should carry (None: delete it).
+    ) -> Saved:
+        """Carry out ``plan``; the id the cookie should carry and the session's seconds left.
 
         ``ttl`` is the idle lifetime to give the session (None: it keeps the one it has; a
-        new session then gets the server's default).  A ``blind`` write (the request set keys
-        without reading the session) that finds the session gone (a stale cookie: logged out
-        everywhere, expired) starts a fresh session with its changes and ``fresh_ttl``, as a
-        request without a cookie would; a write that read the session first is dropped.
+        new session then gets the server's default).  When the plan sends the cookie of an
+        id that stays, a write asks for the seconds left in the same command.  A ``blind``
+        write (the request set keys without reading the session) that finds the session gone
+        (a stale cookie: logged out everywhere, expired) starts a fresh session with its
+        changes (or ``fresh``, the pairs an adapter starts its new sessions with) and
+        ``fresh_ttl``, as a request without a cookie would; a write that read the session first
+        is dropped.
         """
         handle: SessionHandle | None = holder.pop("handle", None)
         store = plan.store
+        resend = plan.cookie == "set" and ttl is None
         try:
-            if handle is not None and store == "write":
-                handle.save(changed, removed, ttl=ttl)
-                return sid
-            if handle is not None:
-                handle.abort()
-            if store == "none":
-                return sid
-            if store == "create":
-                return self.client.create(changed, ttl=ttl)
-            assert sid is not None
+            if handle is None:
+                return self._run(store, sid, changed, removed, ttl, resend=resend)
+            # Held (lock): the seconds left cost one more round trip, and only when needed.
+            seconds = handle.ttl() if resend else ttl
             if store == "write":
-                self.client.write(sid, changed, removed, ttl=ttl)
-            elif store == "regenerate":
-                return self.client.regenerate(sid, changed, removed, ttl=ttl)
-            elif store == "destroy":
-                self.client.destroy(sid)
-                return None
-            return sid
+                handle.save(changed, removed, ttl=ttl)
+                return Saved(sid, seconds)
+            handle.abort()
+            if store == "none":
+                return Saved(sid, seconds)
+            return self._run(store, sid, changed, removed, ttl, resend=False)
         except SessionNotFound:
             if blind and store == "write" and changed:
-                return self.client.create(changed, ttl=fresh_ttl)
+                pairs = changed if fresh is None else fresh
+                return Saved(self.client.create(pairs, ttl=fresh_ttl), fresh_ttl)
             # Destroyed (a logout elsewhere) or expired meanwhile: never bring it back.
             logger.info("session went away during the request; not saving it")
-            return None
+            return Saved(None)
         finally:
             if handle is not None:
                 handle.__exit__(None, None, None)
+
+    def _run(
+        self,
+        store: str,
+        sid: str | None,
+        changed: dict[str, bytes],
+        removed: list[str],
+        ttl: int | None,
+        *,
+        resend: bool,
+    ) -> Saved:
+        if store == "create":
+            return Saved(self.client.create(changed, ttl=ttl), ttl)
+        if store == "none":
+            return Saved(sid)
+        assert sid is not None
+        if store == "write" and resend:
+            return Saved(sid, self.client.write_with_ttl(sid, changed, removed))
+        if store == "write":
+            self.client.write(sid, changed, removed, ttl=ttl)
+            return Saved(sid, ttl)
+        if store == "regenerate":
+            return Saved(self.client.regenerate(sid, changed, removed, ttl=ttl), ttl)
+        self.client.destroy(sid)
+        return Saved(None)

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
 from sessionserver.integrations.flask import SessionServerInterface, init_app
+from sessionserver.session import BROWSER_COOKIE
 
 _apps: list[flask.Flask] = []
 
@@ -117,7 +118,8 @@ def test_round_trip_and_the_cookie_carries_only_the_id(client, session_url: str)
     assert sid and len(sid) == 32
     assert client.get("/get/user").json == "42"
     with SessionClient(session_url) as c:
-        assert c.read(sid) == {"user": b'"42"'}  # JSON per key, on the server
+        # JSON per key, on the server; a session with a browser-session cookie says so
+        assert c.read(sid) == {"user": b'"42"', BROWSER_COOKIE: b"true"}
 
 
 def test_an_untouched_session_costs_nothing(session_url: str) -> None:

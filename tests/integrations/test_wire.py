@@ -46,15 +46,20 @@ def count(session_url: str) -> Iterator[Callable[[Callable[[], Any]], int]]:
         yield commands
 
 
-def test_flask(session_url: str, count: Callable[[Callable[[], Any]], int]) -> None:
+def _flask_app(session_url: str, **config: Any) -> flask.Flask:
     app = flask.Flask(__name__)
     app.secret_key = "tests"
-    app.config.update(SESSIONSERVER_URL=session_url, SESSION_REFRESH_EACH_REQUEST=False)
+    app.config.update(SESSIONSERVER_URL=session_url, **config)
     init_app(app)
     app.add_url_rule("/plain", "plain", lambda: "")
     app.add_url_rule("/read", "read", lambda: str(flask.session.get("a")))
     app.add_url_rule("/write", "write", lambda: flask.session.update(b=1) or "")
     app.add_url_rule("/both", "both", lambda: flask.session.update(c=flask.session.get("a")) or "")
+    return app
+
+
+def test_flask(session_url: str, count: Callable[[Callable[[], Any]], int]) -> None:
+    app = _flask_app(session_url, SESSION_REFRESH_EACH_REQUEST=False)
     web = app.test_client()
     try:
         assert count(lambda: web.get("/plain")) == 0  # no cookie
@@ -64,6 +69,24 @@ def test_flask(session_url: str, count: Callable[[Callable[[], Any]], int]) -> N
         assert count(lambda: web.get("/read")) == 1
         assert count(lambda: web.get("/write")) == 1  # a blind write
         assert count(lambda: web.get("/both")) == 2  # read, then one write
+    finally:
+        app.session_interface.client.close()  # type: ignore[attr-defined]
+
+
+def test_flask_refreshing_each_request(
+    session_url: str, count: Callable[[Callable[[], Any]], int]
+) -> None:
+    """Flask's default: the cookie of a permanent session goes out on every request, so an
+    untouched request with a cookie reads the session to know whether it is one."""
+    app = _flask_app(session_url)
+    web = app.test_client()
+    try:
+        assert count(lambda: web.get("/plain")) == 0  # no cookie
+        assert count(lambda: web.get("/write")) == 1
+        assert count(lambda: web.get("/plain")) == 1  # the read that tells
+        assert count(lambda: web.get("/read")) == 1
+        assert count(lambda: web.get("/write")) == 1  # a set key sends the cookie anyway
+        assert count(lambda: web.get("/both")) == 2
     finally:
         app.session_interface.client.close()  # type: ignore[attr-defined]
 
@@ -125,14 +148,30 @@ async def _write(request: Request) -> Response:
     return PlainTextResponse("")
 
 
+async def _both(request: Request) -> Response:
+    request.session["c"] = request.session.get("a", 0)
+    return PlainTextResponse("")
+
+
+def _sync_read(request: Request) -> Response:  # a sync view: run in a worker thread
+    return PlainTextResponse(str(request.session.get("a")))
+
+
 def test_asgi(session_url: str, count: Callable[[Callable[[], Any]], int]) -> None:
-    routes = [Route("/plain", _plain), Route("/read", _read), Route("/write", _write)]
+    routes = [
+        Route("/plain", _plain),
+        Route("/read", _read),
+        Route("/write", _write),
+        Route("/both", _both),
+        Route("/sync-read", _sync_read),
+    ]
     app = Starlette(routes=routes)
     app.add_middleware(ASGISessions, url=session_url)
     with TestClient(app) as web:
         assert count(lambda: web.get("/plain")) == 0
         assert count(lambda: web.get("/write")) == 1  # a new session: one create
+        assert count(lambda: web.get("/plain")) == 0  # a cookie, untouched: loads nothing
         assert count(lambda: web.get("/read")) == 1
-        # The session loads before the app runs when the request carries a cookie
-        # (request.session is synchronous): a write after it is one more command.
-        assert count(lambda: web.get("/write")) == 1  # unchanged value: nothing to write
+        assert count(lambda: web.get("/sync-read")) == 1
+        assert count(lambda: web.get("/write")) == 1  # a blind write
+        assert count(lambda: web.get("/both")) == 2  # read, then one write

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI, Request
@@ -15,7 +16,7 @@ from starlette.testclient import TestClient
 
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
-from sessionserver.middleware.asgi import SessionMiddleware
+from sessionserver.middleware.asgi import SessionMiddleware, load_session
 
 
 async def set_value(request: Request) -> Response:
@@ -175,3 +176,41 @@ def test_unreachable_server_is_a_clear_error() -> None:
         c.cookies.set("session", "0123456789abcdef0123456789abcdef")
         with pytest.raises(ConnectError, match=r"127\.0\.0\.1:1"):
             c.get("/all")
+        # a route that does not read the session does not care that the server is away
+        assert c.get("/plain").status_code == 200
+
+
+def test_a_session_read_in_a_task_of_its_own_needs_load_session(session_url: str) -> None:
+    async def in_a_task(request: Request) -> Response:
+        seen: list[object] = []
+
+        async def child(load: bool) -> None:
+            if load:
+                await load_session(request)
+            seen.append(dict(request.session))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child, request.query_params.get("load") == "1")
+        return JSONResponse(seen[0])
+
+    app = Starlette(routes=[*ROUTES, Route("/task", in_a_task)])
+    app.add_middleware(SessionMiddleware, url=session_url)
+    with TestClient(app) as c:
+        c.get("/set/a/1")
+        assert c.get("/task?load=1").json() == {"a": "1"}
+        with pytest.raises(ExceptionGroup) as raised:
+            c.get("/task")
+        (error,) = raised.value.exceptions
+        assert isinstance(error, RuntimeError) and "load_session" in str(error)
+
+
+def test_a_cookie_sent_again_carries_the_sessions_own_lifetime(session_url: str) -> None:
+    with SessionClient(session_url) as c:
+        sid = c.create({"a": "1"}, ttl=7200)  # made by another app, with its lifetime
+    with TestClient(make_app(session_url, max_age=60)) as web:
+        web.cookies.set("session", sid)
+        assert "set-cookie" not in web.get("/all").headers  # read only: not sent again
+        header = web.get("/set/b/2").headers["set-cookie"]
+        assert header == f"session={sid}; Max-Age=7200; path=/; httponly; samesite=lax"
+    with SessionClient(session_url) as c:
+        assert c.expires(sid) == 7200  # and it keeps that lifetime on the server
