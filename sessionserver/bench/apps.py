@@ -31,6 +31,8 @@ def flask_app() -> Any:
         from sessionserver.integrations.flask import init_app
 
         app.config["SESSIONSERVER_URL"] = os.environ["SESSIONSERVER_URL"]
+        # as many pooled connections as gunicorn's threads (redis-py's pool has no bound)
+        app.config["SESSIONSERVER_OPTIONS"] = {"max_connections": 64}
         init_app(app)
 
     @app.get("/")
