@@ -302,7 +302,7 @@ def run_http_bench(
                 }
                 port = _free_port()
                 servers[store] = (port, _serve(app, port, env, conns))
-            totals = {store: [0.0, 0, 0.0, 0.0] for store in STORES}
+            totals = {store: [0.0, 0.0, 0.0, 0.0] for store in STORES}
             for port, proc in servers.values():
                 _wait(port, proc)
             pids = {
@@ -327,16 +327,15 @@ def run_http_bench(
                 proc.wait(10)
             _cleanup(redis_port, prefix)
         for store in STORES:
-            requests, errors, app_cpu, store_cpu = totals[store]
-            served = max(requests, 1.0)
+            served, failed, app_us, store_us = totals[store]
             results.append(
                 HttpResult(
                     _LABELS[app][0],
                     _LABELS[app][1] if store == "redis" else "sessionserver",
-                    requests / duration,
-                    int(errors),
-                    app_cpu / served,
-                    store_cpu / served,
+                    served / duration,
+                    int(failed),
+                    app_us / max(served, 1.0),
+                    store_us / max(served, 1.0),
                 )
             )
     return results
