@@ -76,21 +76,16 @@ class FlaskSession(Session, SessionMixin):
         changed, removed = self.changes()
         return "_permanent" in changed or "_permanent" in removed
 
-    def cookie_kind(self, *, load: bool) -> bool | None:
+    def cookie_kind(self) -> bool | None:
         """True for a permanent session, False for a browser-session one (Flask's
         non-permanent sessions, marked so on the server), None for one another app made with
-        a persistent cookie (it keeps it), or one this request only wrote to (``load`` reads
-        it to know)."""
+        a persistent cookie (it keeps it).  Unless the request set ``session.permanent``,
+        knowing takes the session: this loads it."""
+        if not self.new and not dict.__contains__(self, "_permanent"):
+            self.load()  # an id found gone makes the session new: Flask's default
         if dict.__contains__(self, "_permanent"):
             return bool(dict.get(self, "_permanent"))
-        if self.new:
-            return False
-        if not self.loaded:
-            if not load:
-                return None
-            self.load()
-            return self.cookie_kind(load=False)
-        return False if self.browser_cookie else None
+        return False if self.new or self.browser_cookie else None
 
 
 class SessionServerInterface(SessionInterface):
@@ -131,11 +126,12 @@ class SessionServerInterface(SessionInterface):
             self.backend.release(session.holder)
             return
         # Flask sends the cookie again when the app set a key, and on every request for a
-        # permanent session (knowing it is one takes the read, on an untouched request too).
-        # The server keeps one lifetime per session: a save sends Flask's only when it gives
-        # one on purpose (a new session, a change of ``session.permanent``, a new id).
-        refresh = refresh_each and not session.assigned  # a set key sends the cookie anyway
-        kind = session.cookie_kind(load=refresh or session.regenerate_requested)
+        # permanent session; which cookie (permanent or not) takes knowing the session, so an
+        # untouched request (with SESSION_REFRESH_EACH_REQUEST) or one that only set keys
+        # reads it, unless it set ``session.permanent``.  The server keeps one lifetime per
+        # session: a save sends Flask's only when it gives one on purpose (a new session, a
+        # change of ``session.permanent``, a new id).
+        kind = session.cookie_kind()
         lifetime = int(app.permanent_session_lifetime.total_seconds())
         purposeful = session.permanent_changed() and not session.new
         resend = purposeful or session.assigned or (kind is True and refresh_each)
@@ -150,8 +146,8 @@ class SessionServerInterface(SessionInterface):
         # that any app sending it again sends the same kind.
         if kind is False and (plan.store == "create" or purposeful):
             changed = {**changed, **BROWSER_COOKIE_PAIR}
-        elif purposeful and session.browser_cookie:
-            removed = [*removed, BROWSER_COOKIE]
+        elif purposeful and session.browser_cookie is not False:
+            removed = [*removed, BROWSER_COOKIE]  # (not there: the write ignores it)
         fresh = changed if dict.get(session, "_permanent") else {**changed, **BROWSER_COOKIE_PAIR}
         ttl = lifetime if session.new or purposeful or plan.store == "regenerate" else None
         name = self.get_cookie_name(app)

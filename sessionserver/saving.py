@@ -58,6 +58,10 @@ def set_cookie(
     lifetime the app gave on purpose (``session.ttl``) is the cookie's too."""
     if session.ttl is not None and session.ttl > 0:
         settings = replace(settings, max_age=session.ttl)
+    elif saved.sid == session.sid and session.browser_cookie is None:
+        # A write without a read cannot tell which kind of cookie the session has: the
+        # browser keeps the one it has (same id), rather than get the wrong kind.
+        plan = replace(plan, cookie="none") if plan.cookie == "set" else plan
     return cookie_header(
         plan,
         settings,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -53,8 +54,15 @@ def _flask_app(session_url: str, **config: Any) -> flask.Flask:
     init_app(app)
     app.add_url_rule("/plain", "plain", lambda: "")
     app.add_url_rule("/read", "read", lambda: str(flask.session.get("a")))
-    app.add_url_rule("/write", "write", lambda: flask.session.update(b=1) or "")
+    values = itertools.count()
+    app.add_url_rule("/write", "write", lambda: flask.session.update(b=next(values)) or "")
     app.add_url_rule("/both", "both", lambda: flask.session.update(c=flask.session.get("a")) or "")
+
+    @app.get("/permanent")
+    def permanent() -> str:
+        flask.session.permanent = True
+        return ""
+
     return app
 
 
@@ -67,7 +75,9 @@ def test_flask(session_url: str, count: Callable[[Callable[[], Any]], int]) -> N
         assert web.get_cookie("session") is not None
         assert count(lambda: web.get("/plain")) == 0  # a cookie, untouched
         assert count(lambda: web.get("/read")) == 1
-        assert count(lambda: web.get("/write")) == 1  # a blind write
+        # Flask sends the cookie again on a change, permanent or not: knowing takes the read
+        assert count(lambda: web.get("/write")) == 2
+        assert count(lambda: web.get("/permanent")) == 1  # ... unless the app says
         assert count(lambda: web.get("/both")) == 2  # read, then one write
     finally:
         app.session_interface.client.close()  # type: ignore[attr-defined]
@@ -85,7 +95,7 @@ def test_flask_refreshing_each_request(
         assert count(lambda: web.get("/write")) == 1
         assert count(lambda: web.get("/plain")) == 1  # the read that tells
         assert count(lambda: web.get("/read")) == 1
-        assert count(lambda: web.get("/write")) == 1  # a set key sends the cookie anyway
+        assert count(lambda: web.get("/write")) == 2
         assert count(lambda: web.get("/both")) == 2
     finally:
         app.session_interface.client.close()  # type: ignore[attr-defined]

@@ -206,11 +206,15 @@ def test_a_session_read_in_a_task_of_its_own_needs_load_session(session_url: str
 
 def test_a_cookie_sent_again_carries_the_sessions_own_lifetime(session_url: str) -> None:
     with SessionClient(session_url) as c:
-        sid = c.create({"a": "1"}, ttl=7200)  # made by another app, with its lifetime
+        sid = c.create({"cart": "[]"}, ttl=7200)  # made by another app, with its lifetime
     with TestClient(make_app(session_url, max_age=60)) as web:
         web.cookies.set("session", sid)
         assert "set-cookie" not in web.get("/all").headers  # read only: not sent again
-        header = web.get("/set/b/2").headers["set-cookie"]
+        header = web.get("/append").headers["set-cookie"]  # read, then changed
         assert header == f"session={sid}; Max-Age=7200; path=/; httponly; samesite=lax"
+        # a write that never read cannot tell which kind of cookie the session has, so the
+        # browser keeps the one it has
+        assert "set-cookie" not in web.get("/set/b/2").headers
     with SessionClient(session_url) as c:
         assert c.expires(sid) == 7200  # and it keeps that lifetime on the server
+        assert c.read(sid) == {"cart": b"[0]", "b": b'"2"'}
