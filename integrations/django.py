@@ -38,7 +38,7 @@ from django.core.exceptions import ImproperlyConfigured
 from sessionserver.client import AsyncSessionClient, SessionClient
 from sessionserver.exceptions import SessionNotFound
 from sessionserver.ids import is_valid_id
-from sessionserver.session import BROWSER_COOKIE, BROWSER_COOKIE_PAIR, decode_all, diff, split_meta
+from sessionserver.values import BROWSER_COOKIE, BROWSER_COOKIE_PAIR, decode_all, diff, split_meta
 
 __all__ = ["SessionStore", "alogout_everywhere", "logout_everywhere", "user_sessions"]
 

@@ -13,7 +13,11 @@ them: ``SESSION_COOKIE_NAME``, ``_DOMAIN``, ``_PATH``, ``_HTTPONLY``, ``_SECURE`
 ``SESSION_REFRESH_EACH_REQUEST``.
 
 ``open_session`` does no I/O: the session loads on first use, and a request that never touches
-it costs no round trip.  Only the keys a request changed are written back.  Call
+it costs no round trip (but with ``SESSION_REFRESH_EACH_REQUEST``, Flask's default, a request
+with a cookie reads the session, since Flask sends a permanent session's cookie on every
+request).  Only the keys a request changed are written back.  A cookie sent again carries the
+session's own seconds left on the server, and a non-permanent session's cookie is a
+browser-session one in every app (see the README's "one lifetime, one cookie policy").  Call
 ``session.regenerate()`` at login (a new id, the old one deleted) and ``session.invalidate()``
 at logout; :func:`logout_everywhere` ends all of a user's sessions.
 ``SESSIONSERVER_LOCK = True`` makes each request hold the session's write lock from its first
@@ -37,7 +41,8 @@ from werkzeug.http import dump_cookie
 from sessionserver.backend import SessionBackend, valid_cookie
 from sessionserver.client import SessionClient
 from sessionserver.cookies import cookie_after_save
-from sessionserver.session import BROWSER_COOKIE, BROWSER_COOKIE_PAIR, Session
+from sessionserver.session import Session
+from sessionserver.values import BROWSER_COOKIE, BROWSER_COOKIE_PAIR
 
 if TYPE_CHECKING:
     from flask import Flask, Request, Response

@@ -41,7 +41,8 @@ from sessionserver.backend import AsyncSessionBackend, valid_cookie
 from sessionserver.client import DEFAULT_URL, AsyncSessionClient
 from sessionserver.cookies import CookieSettings
 from sessionserver.saving import prepare, set_cookie
-from sessionserver.session import JSON, Serializer, Session, Stored
+from sessionserver.session import Session, Stored
+from sessionserver.values import JSON, Serializer
 
 __all__ = ["ASGISession", "SessionMiddleware", "load_session", "logout_everywhere"]
 

@@ -9,8 +9,9 @@
         session["visits"] = session.get("visits", 0) + 1
 
 The session loads on first use (a request that never touches it costs no round trip); at
-``start_response`` only the keys the request changed are written back, the cookie is set or
-deleted, and ``Vary: Cookie`` is added when the session was accessed.  Changes made after the
+``start_response`` only the keys the request changed are written back, the cookie is set (on a
+change, as Starlette does, with the session's own seconds left on the server) or deleted, and
+``Vary: Cookie`` is added when the session was accessed.  Changes made after the
 response has started (while the body is being produced) are not saved.  Nothing is saved on a
 5xx response.  ``session.regenerate()`` (login) and ``session.invalidate()`` (logout) do what
 their names say.  Values are JSON, one per key, as in every other adapter.
@@ -28,7 +29,8 @@ from sessionserver.backend import SessionBackend, valid_cookie
 from sessionserver.client import DEFAULT_URL, SessionClient
 from sessionserver.cookies import CookieSettings
 from sessionserver.saving import prepare, set_cookie
-from sessionserver.session import JSON, Serializer, Session
+from sessionserver.session import Session
+from sessionserver.values import JSON, Serializer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

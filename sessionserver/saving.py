@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .cookies import CookieSettings, SavePlan, cookie_header
-from .session import BROWSER_COOKIE_PAIR, Saved, Session
+from .session import Saved, Session
+from .values import BROWSER_COOKIE_PAIR
 
 __all__ = ["Prepared", "prepare", "set_cookie"]
 

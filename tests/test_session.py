@@ -8,7 +8,8 @@ import json
 import pytest
 
 from sessionserver.cookies import CookieSettings, cookie_header, cookie_max_age, plan_save
-from sessionserver.session import BROWSER_COOKIE, Saved, Session, Stored, decode_all, diff
+from sessionserver.session import Saved, Session, Stored
+from sessionserver.values import BROWSER_COOKIE, decode_all, diff
 
 
 def loader(data: dict[str, bytes] | None, seconds_left: int | None = None):

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
 from sessionserver.integrations.flask import SessionServerInterface, init_app
-from sessionserver.session import BROWSER_COOKIE
+from sessionserver.values import BROWSER_COOKIE
 
 _apps: list[flask.Flask] = []
 
