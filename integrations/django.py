@@ -162,6 +162,9 @@ class SessionStore(SessionBase):
         return True
 
     def _new_pairs(self, data: dict[str, Any]) -> dict[str, bytes]:
+        # A new key (cycle_key at login too) gets this app's lifetime and kind of cookie, as
+        # Django's own backends give it, not what the old key had left.
+        self._seconds_left = self._browser = None
         changed, _ = diff({}, data)
         if self.get_expire_at_browser_close():
             changed.update(BROWSER_COOKIE_PAIR)
