@@ -189,6 +189,19 @@ def test_cycle_keeps_the_data(session: SessionStore) -> None:
     assert session.session_key != prev_key and list(session.items()) == prev_data
 
 
+def test_a_session_keeps_its_lifetime_and_a_new_key_gets_djangos(server: SessionClient) -> None:
+    sid = server.create({"a": b'"1"'}, ttl=600)  # another app's, with its own lifetime
+    store = SessionStore(sid)
+    assert store["a"] == "1" and store.get_expiry_age() == 600  # what the server says
+    assert store.get_expire_at_browser_close() is False
+    store["b"] = 2
+    store.save()
+    assert 590 <= server.expires(sid) <= 600  # a change does not give it Django's lifetime
+    store.cycle_key()  # login: a new key, with this app's lifetime
+    assert server.expires(store.session_key) == settings.SESSION_COOKIE_AGE
+    assert store.get_expiry_age() == settings.SESSION_COOKIE_AGE
+
+
 def test_cycle_with_no_session_cache(session: SessionStore) -> None:
     session["a"] = 1
     session.save()
