@@ -78,8 +78,7 @@ class FlaskSession(Session, SessionMixin):
 
     def permanent_changed(self) -> bool:
         """``session.permanent`` was set to a new value in this request."""
-        changed, removed = self.changes()
-        return "_permanent" in changed or "_permanent" in removed
+        return self.key_changed("_permanent")
 
     def cookie_kind(self) -> bool | None:
         """True for a permanent session, False for a browser-session one (Flask's

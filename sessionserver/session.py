@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from .cookies import SavePlan, plan_save
-from .values import JSON, Serializer, decode_all, diff, split_meta
+from .values import JSON, Serializer, decode_all, diff, encode_change, split_meta
 
 __all__ = ["Plan", "Saved", "Session", "Stored"]
 
@@ -301,6 +301,14 @@ class Session(dict[str, Any]):
         """(keys set or changed, with their encoded values; keys removed) since the load
         (before one: the keys set, none removed)."""
         return diff(self._raw if self._raw is not None else {}, self._own(), self._serializer)
+
+    def key_changed(self, key: str) -> bool:
+        """Whether ``key`` was set to a new value or removed since the load: one key of
+        :meth:`changes`, without encoding the others."""
+        raw = self._raw if self._raw is not None else {}
+        if not _contains(self, key):
+            return key in raw
+        return encode_change(raw.get(key), _get(self, key), self._serializer) is not None
 
     def pending(self) -> tuple[dict[str, bytes], list[str], bool]:
         """:meth:`changes` and :attr:`modified` in one pass: what a save would send."""

@@ -245,3 +245,14 @@ def test_cookie_header_for_a_kept_id_carries_the_seconds_left() -> None:
     )
     assert header == f"session={'a' * 32}; Max-Age=1209600; path=/; httponly; samesite=lax"
     assert Saved("a" * 32).seconds_left is None
+
+
+def test_key_changed_looks_at_one_key() -> None:
+    load, _ = loader({"a": b"1", "b": b"2"})
+    s = Session("x" * 32, load)
+    s["a"] = 5
+    assert s.key_changed("a") and not s.key_changed("b")  # before the load: a set key
+    s.load()
+    s["b"] = 2
+    del s["a"]
+    assert s.key_changed("a") and not s.key_changed("b")  # removed; set to what it was
