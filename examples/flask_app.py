@@ -16,9 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import flask
 
-from integrations.flask import init_app, logout_everywhere
+from sessionserver.integrations.flask import init_app, logout_everywhere
 
 app = flask.Flask(__name__)
+app.secret_key = os.environ.get("SECRET_KEY", "dev only: set SECRET_KEY")
 app.config["SESSIONSERVER_URL"] = os.environ.get(
     "SESSIONSERVER_URL", "sessionserver://127.0.0.1:9090"
 )

@@ -29,12 +29,13 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from werkzeug.serving import make_server
 
-from integrations.flask import init_app
-from middleware.asgi import SessionMiddleware
+from sessionserver.integrations.flask import init_app
+from sessionserver.middleware.asgi import SessionMiddleware
 
 URL = os.environ.get("SESSIONSERVER_URL", "sessionserver://127.0.0.1:9090")
 
 shop = flask.Flask("shop")
+shop.secret_key = os.environ.get("SECRET_KEY", "dev only: set SECRET_KEY")
 shop.config["SESSIONSERVER_URL"] = URL
 init_app(shop)
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from middleware.asgi import SessionMiddleware
+from sessionserver.middleware.asgi import SessionMiddleware
 
 
 async def index(request: Request) -> PlainTextResponse:

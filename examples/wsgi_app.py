@@ -16,7 +16,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from middleware.wsgi import SessionMiddleware
+from sessionserver.middleware.wsgi import SessionMiddleware
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

@@ -1,106 +1,91 @@
 """Sessions kept in the session server, for Starlette, FastAPI and any ASGI application.
 
 A drop-in for Starlette's ``SessionMiddleware``: the same options (``secret_key`` is not needed,
-the cookie only carries a 128-bit random id), the same behaviour (``Set-Cookie`` only when the
+the cookie only carries a 128-bit random id), the same behaviour (``Set-Cookie`` when the
 session changed, ``Vary: Cookie`` when it was accessed, ``Max-Age`` spelling), and the session
 in ``scope["session"]`` so that ``request.session`` works::
 
     app.add_middleware(SessionMiddleware, url="sessionserver://127.0.0.1:9090")
 
-The session is a dict.  Because ``request.session`` is synchronous and talking to the server is
-not, a request that carries a session cookie loads the session before the app runs (one round
-trip); a request without one costs nothing.  At ``http.response.start`` only the keys that
-changed (changes inside values included) are written back, in one round trip; nothing is saved
-on a 5xx response or after the response has started.  ``scope["session"].regenerate()`` (login)
-and ``.invalidate()`` (logout) are there too.
+The session is a dict that loads on first read: a request that never reads it sends nothing,
+with or without a cookie (so a session server outage does not touch ``/docs`` or a health
+route), and one that only sets keys sends one command.  ``request.session`` is synchronous and
+the server is not, so a read before the load waits for it without blocking the event loop:
+in an async view through a greenback portal the middleware opens for the request's task, in a
+sync view (a worker thread) through ``anyio.from_thread``.  Code in a task of its own (an
+inner ``BaseHTTPMiddleware``, a task group the view starts) awaits
+:func:`load_session` first; a read there before it raises a ``RuntimeError`` saying so.
+At ``http.response.start`` only the keys that changed (changes inside values included) are
+written back, in one round trip; nothing is saved on a 5xx response or after the response has
+started.  ``scope["session"].regenerate()`` (login), ``.invalidate()`` (logout) and ``.ttl =
+seconds`` (its own lifetime, on purpose) are there too.  With ``lock=True`` a request with a
+cookie loads the session (and takes its lock) before the app runs, as PHP does.
 
 The middleware's client is created with the middleware and closed at lifespan shutdown.  When
 the server runs no lifespan, each request's connections are closed at its end, since the event
 loop may not outlive it (test clients do this).  When the session server cannot be reached,
-the request fails with ``sessionserver.exceptions.ConnectError``, naming the address.
+reading the session raises ``sessionserver.exceptions.ConnectError``, naming the address.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
+
+import anyio.from_thread
+import anyio.lowlevel
+import greenback
 
 from sessionserver.backend import AsyncSessionBackend, valid_cookie
 from sessionserver.client import DEFAULT_URL, AsyncSessionClient
-from sessionserver.cookies import (
-    CookieSettings,
-    delete_cookie_header,
-    plan_save,
-    set_cookie_header,
-)
-from sessionserver.session import JSON, Serializer, decode_all, diff
+from sessionserver.cookies import CookieSettings
+from sessionserver.saving import prepare, set_cookie
+from sessionserver.session import Session, Stored
+from sessionserver.values import JSON, Serializer
 
-__all__ = ["ASGISession", "SessionMiddleware", "logout_everywhere"]
+__all__ = ["ASGISession", "SessionMiddleware", "load_session", "logout_everywhere"]
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+AsyncLoader = Callable[[str], Coroutine[Any, Any, "Stored | None"]]
+
+_NO_PORTAL = (
+    "the session was first read in a task the session middleware did not start (an inner "
+    "BaseHTTPMiddleware, a task group): 'await sessionserver.middleware.asgi.load_session"
+    "(request)' there first, or put SessionMiddleware inside the other middleware"
+)
 
 
-class ASGISession(dict[str, Any]):
-    """A dict that knows whether it was accessed and modified (as Starlette's own does)."""
+class ASGISession(Session):
+    """The lazily loaded session of one ASGI request (a dict; see the module docstring)."""
 
-    accessed = False
-    modified = False
-    invalidated = False
-    regenerate_requested = False
-    #: The id the session was loaded under (None for a new one).
-    sid: str | None = None
+    def __init__(self, sid: str | None, aload: AsyncLoader, serializer: Serializer = JSON) -> None:
+        super().__init__(sid, self._load_from_sync_code, serializer)
+        self._aload = aload
+        self._loop_thread = threading.get_ident()
+        self._token = anyio.lowlevel.current_token() if sid is not None else None
 
-    def mark_accessed(self) -> None:
-        self.accessed = True
+    async def load_async(self) -> None:
+        """Load now, from async code (a no-op once loaded)."""
+        if not self.loaded:
+            assert self.sid is not None
+            self.set_loaded(await self._aload(self.sid))
 
-    def mark_modified(self) -> None:
-        self.accessed = True
-        self.modified = True
+    def _load_from_sync_code(self, sid: str) -> Stored | None:
+        if threading.get_ident() != self._loop_thread:
+            return anyio.from_thread.run(self._aload, sid, token=self._token)
+        if not greenback.has_portal():
+            raise RuntimeError(_NO_PORTAL)
+        return greenback.await_(self._aload(sid))
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.mark_modified()
-        super().__setitem__(key, value)
 
-    def __delitem__(self, key: str) -> None:
-        self.mark_modified()
-        super().__delitem__(key)
-
-    def clear(self) -> None:
-        self.mark_modified()
-        super().clear()
-
-    def pop(self, key: str, *args: Any) -> Any:
-        if key in self:
-            self.mark_modified()
-        return super().pop(key, *args)
-
-    def popitem(self) -> tuple[str, Any]:
-        self.mark_modified()
-        return super().popitem()
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self.mark_modified()
-        return super().setdefault(key, default)
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self.mark_modified()
-        super().update(*args, **kwargs)
-
-    def __ior__(self, other: Any, /) -> ASGISession:  # type: ignore[override,misc]
-        self.mark_modified()
-        super().update(other)
-        return self
-
-    def invalidate(self) -> None:
-        """Destroy the stored session when the response starts (logout)."""
-        self.clear()
-        self.invalidated = True
-
-    def regenerate(self) -> None:
-        """Move the data to a new id when the response starts (login: stops fixation)."""
-        self.mark_accessed()
-        self.regenerate_requested = True
+async def load_session(scope: Any) -> ASGISession:
+    """Load the request's session now, without blocking the event loop, and return it (for
+    code running in a task of its own; ``scope`` is the ASGI scope or a Starlette request)."""
+    session: ASGISession = getattr(scope, "scope", scope)["session"]
+    await session.load_async()
+    return session
 
 
 class SessionMiddleware:
@@ -179,10 +164,7 @@ class SessionMiddleware:
         had_cookie = cookie_value is not None
         sid = valid_cookie(cookie_value)
         holder: dict[str, Any] = {}
-        raw = await self.backend.load(sid, holder) if sid is not None else None
-        new = raw is None
-        session = ASGISession(decode_all(raw or {}, self.serializer))
-        session.sid = None if new else sid
+        session = ASGISession(sid, lambda s: self.backend.load(s, holder), self.serializer)
         scope["session"] = session
         scope["sessionserver.client"] = self.client
         saved = False
@@ -191,48 +173,48 @@ class SessionMiddleware:
             nonlocal saved
             if message["type"] == "http.response.start" and not saved:
                 saved = True
-                await self._save(
-                    session, raw or {}, None if new else sid, message, had_cookie, holder
-                )
+                await self._save(session, message, had_cookie, holder)
             await send(message)
 
         try:
-            await self.app(scope, receive, session_send)
+            if sid is None:
+                await self.app(scope, receive, session_send)
+            elif self.backend.lock:
+                await session.load_async()  # the lock for the whole request, as PHP's
+                await self.app(scope, receive, session_send)
+            else:
+                await greenback.with_portal_run(self.app, scope, receive, session_send)
         finally:
             if not saved:
                 await self.backend.release(holder)
 
     async def _save(
-        self,
-        session: ASGISession,
-        raw: dict[str, bytes],
-        sid: str | None,
-        message: Message,
-        had_cookie: bool,
-        holder: dict[str, Any],
+        self, session: ASGISession, message: Message, had_cookie: bool, holder: dict[str, Any]
     ) -> None:
-        changed, removed = diff(raw, session, self.serializer) if session.accessed else ({}, [])
-        plan = plan_save(
-            status=message["status"],
-            accessed=session.accessed,
-            new=sid is None,
-            had_cookie=had_cookie,
-            modified=bool(changed or removed) or session.invalidated,
-            empty=not session,
-            invalidated=session.invalidated,
-            regenerate=session.regenerate_requested,
+        if not session.accessed and not session.loaded:
+            return  # never touched: nothing sent, no cookie, no Vary
+        todo = prepare(
+            session, status=message["status"], had_cookie=had_cookie, max_age=self.cookie.max_age
         )
-        if plan.store == "none":
+        if todo.plan.store == "none":
             await self.backend.release(holder)
-        ttl = self.cookie.max_age
-        new_sid = await self.backend.save(plan, sid, changed, removed, ttl, holder)
+        saved = await self.backend.save(
+            todo.plan,
+            session.sid,
+            todo.changed,
+            todo.removed,
+            todo.ttl,
+            holder,
+            fresh_ttl=todo.fresh_ttl,
+            fresh=todo.fresh,
+            blind=todo.blind,
+        )
+        header = set_cookie(session, saved, todo.plan, self.cookie, had_cookie=had_cookie)
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
-        if plan.vary:
+        if todo.plan.vary or header is not None:
             _add_vary(headers)
-        if plan.cookie == "set" and new_sid is not None:
-            headers.append((b"set-cookie", set_cookie_header(self.cookie, new_sid).encode()))
-        elif plan.cookie == "delete" or (plan.cookie == "set" and had_cookie):
-            headers.append((b"set-cookie", delete_cookie_header(self.cookie).encode()))
+        if header is not None:
+            headers.append((b"set-cookie", header.encode()))
         message["headers"] = headers
 
 

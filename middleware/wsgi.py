@@ -9,8 +9,9 @@
         session["visits"] = session.get("visits", 0) + 1
 
 The session loads on first use (a request that never touches it costs no round trip); at
-``start_response`` only the keys the request changed are written back, the cookie is set or
-deleted, and ``Vary: Cookie`` is added when the session was accessed.  Changes made after the
+``start_response`` only the keys the request changed are written back, the cookie is set (on a
+change, as Starlette does, with the session's own seconds left on the server) or deleted, and
+``Vary: Cookie`` is added when the session was accessed.  Changes made after the
 response has started (while the body is being produced) are not saved.  Nothing is saved on a
 5xx response.  ``session.regenerate()`` (login) and ``session.invalidate()`` (logout) do what
 their names say.  Values are JSON, one per key, as in every other adapter.
@@ -26,13 +27,10 @@ from werkzeug.wsgi import ClosingIterator
 
 from sessionserver.backend import SessionBackend, valid_cookie
 from sessionserver.client import DEFAULT_URL, SessionClient
-from sessionserver.cookies import (
-    CookieSettings,
-    delete_cookie_header,
-    plan_save,
-    set_cookie_header,
-)
-from sessionserver.session import JSON, Serializer, Session
+from sessionserver.cookies import CookieSettings
+from sessionserver.saving import prepare, set_cookie
+from sessionserver.session import Session
+from sessionserver.values import JSON, Serializer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -49,7 +47,9 @@ class SessionMiddleware:
         client: a :class:`SessionClient` to share.
         session_cookie, max_age, path, domain, same_site, https_only, partitioned,
             httponly: the cookie, as in Starlette's middleware (``max_age`` None: a
-            browser-session cookie; it is also the server-side idle lifetime when set).
+            browser-session cookie; it is also the idle lifetime a new session gets).
+            ``session.ttl = seconds`` gives one session its own lifetime on purpose (at or
+            below zero: it ends now).
         lock: hold each session's write lock from its first read to the end of the request.
         environ_key: where the session goes in the environ.
         serializer: how values are encoded (JSON by default; keep it the same in every app
@@ -130,29 +130,25 @@ class SessionMiddleware:
     ) -> None:
         if not session.accessed and not session.loaded:
             return
-        changed, removed, modified = session.pending()
-        plan = plan_save(
-            status=status,
-            accessed=session.accessed,
-            new=session.new,
-            had_cookie=had_cookie,
-            modified=modified,
-            empty=session.will_be_empty(),
-            invalidated=session.invalidated,
-            regenerate=session.regenerate_requested,
-        )
-        if plan.store == "none":
+        todo = prepare(session, status=status, had_cookie=had_cookie, max_age=self.cookie.max_age)
+        if todo.plan.store == "none":
             self.backend.release(holder)
-        sid = self.backend.save(plan, session.sid, changed, removed, self._ttl(session), holder)
-        if plan.vary:
+        saved = self.backend.save(
+            todo.plan,
+            session.sid,
+            todo.changed,
+            todo.removed,
+            todo.ttl,
+            holder,
+            fresh_ttl=todo.fresh_ttl,
+            fresh=todo.fresh,
+            blind=todo.blind,
+        )
+        header = set_cookie(session, saved, todo.plan, self.cookie, had_cookie=had_cookie)
+        if todo.plan.vary or header is not None:
             headers.append(("Vary", "Cookie"))
-        if plan.cookie == "set" and sid is not None:
-            headers.append(("Set-Cookie", set_cookie_header(self.cookie, sid)))
-        elif plan.cookie == "delete" or (plan.cookie == "set" and had_cookie):
-            headers.append(("Set-Cookie", delete_cookie_header(self.cookie)))
-
-    def _ttl(self, session: Session) -> int | None:
-        return session.ttl if session.ttl is not None else self.cookie.max_age
+        if header is not None:
+            headers.append(("Set-Cookie", header))
 
 
 def logout_everywhere(

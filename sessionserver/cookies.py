@@ -5,25 +5,39 @@ changed, emptied, is new, had a cookie...) and returns a :class:`SavePlan`: whic
 operation to run, what to do with the cookie, and whether to add ``Vary: Cookie``.  The rules
 are Flask's and Starlette's, which agree, plus what a server-side store adds:
 
-- ``Vary: Cookie`` exactly when the session was accessed (read or written).
+- ``Vary: Cookie`` when the session was accessed (read or written), and whenever the response
+  sets or deletes the cookie; never otherwise.
 - Nothing is saved and no cookie is set on a 5xx response.
 - A new session is stored only if it holds something (an untouched or empty new session never
   creates a record); an existing one is rewritten only if something changed, and then only the
   keys that changed.
-- A session emptied, or invalidated (logout), is destroyed on the server and its cookie
-  deleted; ``regenerate`` moves the data to a new id.
-- With rolling expiry (``refresh``), an unchanged session has its lifetime refreshed without
-  its data being rewritten, and its cookie re-sent.
+- A session emptied, invalidated (logout) or given a lifetime at or below zero (Django's
+  ``set_expiry`` in the past, Starlette's ``max_age=0``) is destroyed on the server at once and
+  its cookie deleted; ``regenerate`` moves the data to a new id.
+- One lifetime per session: the cookie of an id that stays the same is sent again only when
+  the host framework's rules send it (``resend``: Flask's on a change or a permanent
+  session's refresh, Django's and Starlette's on a change, or a lifetime given on purpose),
+  and then with the seconds the session has left on the server (:func:`cookie_max_age`),
+  so that visiting another app never shortens the cookie the first one gave.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-__all__ = ["CookieSettings", "SavePlan", "delete_cookie_header", "plan_save", "set_cookie_header"]
+__all__ = [
+    "CookieSettings",
+    "SavePlan",
+    "cookie_after_save",
+    "cookie_header",
+    "cookie_max_age",
+    "delete_cookie_header",
+    "plan_save",
+    "set_cookie_header",
+]
 
-Store = Literal["none", "create", "write", "touch", "destroy", "regenerate"]
+Store = Literal["none", "create", "write", "destroy", "regenerate"]
 CookieOp = Literal["none", "set", "delete"]
 
 
@@ -44,7 +58,8 @@ def plan_save(
     empty: bool,
     invalidated: bool = False,
     regenerate: bool = False,
-    refresh: bool = False,
+    expired: bool = False,
+    resend: bool = False,
 ) -> SavePlan:
     """Decide (see the module docstring).
 
@@ -57,24 +72,58 @@ def plan_save(
         empty: nothing is left in the session after the request's changes.
         invalidated: the application asked for the session to be destroyed (logout).
         regenerate: the application asked for a new id (login).
-        refresh: rolling expiry: refresh the lifetime and re-send the cookie even if unchanged.
+        expired: the session's lifetime is at or below zero: it ends now.
+        resend: the adapter gave the session its lifetime in this request, so the cookie of
+            an unchanged id may be sent again with it.
     """
-    vary = accessed
     if status >= 500:
-        return SavePlan("none", "none", vary)
-    if invalidated or (empty and modified):
-        return SavePlan("none" if new else "destroy", "delete" if had_cookie else "none", vary)
+        return SavePlan("none", "none", accessed)
+    if invalidated or (modified and (empty or expired)):
+        cookie: CookieOp = "delete" if had_cookie or (expired and not empty) else "none"
+        return SavePlan("none" if new else "destroy", cookie, accessed or cookie != "none")
     if empty:
-        return SavePlan("none", "none", vary)
+        return SavePlan("none", "none", accessed)
     if new:
-        return SavePlan("create" if modified else "none", "set" if modified else "none", vary)
+        if modified:
+            return SavePlan("create", "set", True)
+        return SavePlan("none", "none", accessed)
     if regenerate:
-        return SavePlan("regenerate", "set", vary)
-    if modified:
-        return SavePlan("write", "set", vary)
-    if refresh:
-        return SavePlan("touch", "set", vary)
-    return SavePlan("none", "none", vary)
+        return SavePlan("regenerate", "set", True)
+    cookie = "set" if resend else "none"
+    return SavePlan("write" if modified else "none", cookie, accessed or resend)
+
+
+def cookie_after_save(
+    plan: SavePlan, *, old_sid: str | None, new_sid: str | None, had_cookie: bool
+) -> CookieOp:
+    """The cookie to send once the save has run: set when the plan says so or the id changed
+    (a new session, a new id, a fresh session after a stale cookie); deleted when the plan
+    says so, or when the session went away meanwhile (logged out elsewhere)."""
+    if new_sid is not None and (plan.cookie == "set" or new_sid != old_sid):
+        return "set"
+    if plan.cookie == "delete" or (new_sid is None and had_cookie and plan.store != "none"):
+        return "delete"
+    return "none"
+
+
+def cookie_max_age(
+    configured: int | None,
+    *,
+    id_changed: bool,
+    seconds_left: int | None,
+    browser: bool | None,
+) -> int | None:
+    """The ``Max-Age`` of a cookie being set (None: a browser-session cookie).  A new id gets
+    the lifetime it was given (the app's ``configured`` one).  The cookie of an id that stays
+    is the session's, whichever app sends it: a browser-session one if the session is marked
+    so (``browser``), else it expires with the session on the server (``seconds_left``),
+    never with the sending app's own setting; unknown (a write without a read), it is the
+    seconds left: never shorter."""
+    if id_changed:
+        return configured
+    if browser:
+        return None
+    return seconds_left if seconds_left is not None else configured
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,3 +167,30 @@ def delete_cookie_header(settings: CookieSettings) -> str:
         f"{settings.name}=null; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; "
         f"{_attributes(settings)}"
     )
+
+
+def cookie_header(
+    plan: SavePlan,
+    settings: CookieSettings,
+    *,
+    old_sid: str | None,
+    new_sid: str | None,
+    had_cookie: bool,
+    seconds_left: int | None,
+    browser: bool | None,
+) -> str | None:
+    """The ``Set-Cookie`` value to send once the save has run (see :func:`cookie_after_save`
+    and :func:`cookie_max_age`), or None."""
+    op = cookie_after_save(plan, old_sid=old_sid, new_sid=new_sid, had_cookie=had_cookie)
+    if op == "set":
+        assert new_sid is not None
+        max_age = cookie_max_age(
+            settings.max_age,
+            id_changed=new_sid != old_sid,
+            seconds_left=seconds_left,
+            browser=browser,
+        )
+        return set_cookie_header(replace(settings, max_age=max_age), new_sid)
+    if op == "delete":
+        return delete_cookie_header(settings)
+    return None

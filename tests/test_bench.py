@@ -91,6 +91,7 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
     }
     for h in http.values():
         assert h["requests_per_s"] > 0 and h["errors"] == 0
+        assert h["app_cpu_us"] > 0 and h["store_cpu_us"] >= 0  # CPU per request, both sides
     assert _redis_keys("ssbench*") == 0  # the shared-store runs too
     assert _postgres_schemas("ssbench%") == 0  # only its own keys, and it cleaned them up
 

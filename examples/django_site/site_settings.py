@@ -11,6 +11,6 @@ ROOT_URLCONF = "site_urls"
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
 
-SESSION_ENGINE = "integrations.django"
+SESSION_ENGINE = "sessionserver.integrations.django"
 SESSIONSERVER_URL = os.environ.get("SESSIONSERVER_URL", "sessionserver://127.0.0.1:9090")
 SESSION_COOKIE_NAME = "session"  # the same cookie as the other examples: shared sessions

@@ -28,9 +28,11 @@ def flask_app() -> Any:
         )
         Session(app)
     else:
-        from integrations.flask import init_app
+        from sessionserver.integrations.flask import init_app
 
         app.config["SESSIONSERVER_URL"] = os.environ["SESSIONSERVER_URL"]
+        # as many pooled connections as gunicorn's threads (redis-py's pool has no bound)
+        app.config["SESSIONSERVER_OPTIONS"] = {"max_connections": 64}
         init_app(app)
 
     @app.get("/")
@@ -64,7 +66,7 @@ def starlette_app() -> Any:
         app.add_middleware(SessionAutoloadMiddleware)
         app.add_middleware(SessionMiddleware, store=store, cookie_https_only=False, lifetime=1440)
     else:
-        from middleware.asgi import SessionMiddleware as ServerSessions
+        from sessionserver.middleware.asgi import SessionMiddleware as ServerSessions
 
         app.add_middleware(ServerSessions, url=os.environ["SESSIONSERVER_URL"])
     return app

@@ -368,6 +368,7 @@ def bench(
                     http_conns,
                     duration,
                     warmup,
+                    daemon_pid=daemon.pid,
                 )
             finally:
                 daemon.stop()
@@ -429,7 +430,7 @@ def bench(
     if http_results:
         click.echo(
             f"HTTP requests/s of a view that reads and writes the session, {http_conns} "
-            "connections, one worker:"
+            "connections, one worker; CPU per request of the worker and of the store:"
         )
         for h in http_results:
             ratio = ""
@@ -437,4 +438,7 @@ def bench(
                 base = next(b for b in http_results if b.app == h.app and b is not h)
                 if base.requests_per_s:
                     ratio = f"  {h.requests_per_s / base.requests_per_s:.2f}x"
-            click.echo(f"  {h.app:<22} {h.store:<24} {h.requests_per_s:>10,.0f} req/s{ratio}")
+            click.echo(
+                f"  {h.app:<22} {h.store:<24} {h.requests_per_s:>10,.0f} req/s "
+                f"{h.app_cpu_us:>6,.0f} + {h.store_cpu_us:>4,.0f} us{ratio}"
+            )

@@ -4,7 +4,9 @@ and starsessions on Redis, side by side.
 
 The driver is a keep-alive HTTP/1.1 client on raw sockets (one process, uvloop): each of
 ``conns`` connections has its own session cookie and sends its next request when the reply
-has arrived.  Each server runs one worker process.
+has arrived.  Each server runs one worker process.  Beside requests/s, the CPU each request
+cost the app's worker and the session store (the daemon, or Redis), from ``/proc/<pid>/stat``
+over the measured window.
 """
 
 from __future__ import annotations
@@ -27,6 +29,30 @@ class HttpResult:
     store: str
     requests_per_s: float
     errors: int
+    #: CPU microseconds per request: the app server's worker, and the session store.
+    app_cpu_us: float
+    store_cpu_us: float
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (all its threads)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == pid:
+                found.append(int(entry))
+    return found
 
 
 class _Conn(asyncio.Protocol):
@@ -82,7 +108,9 @@ class _Conn(asyncio.Protocol):
 
 
 class _Run:
-    def __init__(self, port: int, conns: int, warm_at: float, stop_at: float) -> None:
+    def __init__(
+        self, port: int, conns: int, warm_at: float, stop_at: float, pids: list[int]
+    ) -> None:
         self.port = port
         self.reconnects = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -92,6 +120,14 @@ class _Run:
         self.errors = 0
         self.open = conns
         self.finished = asyncio.get_running_loop().create_future()
+        self.pids = pids
+        self.cpu: list[list[float]] = []  # per pid: at warm_at, at stop_at
+        self.counted_at_stop = 0
+
+    def mark(self) -> None:
+        self.cpu.append([cpu_seconds(pid) for pid in self.pids])
+        if len(self.cpu) == 2:
+            self.counted_at_stop = self.count
 
     def done(self, error: bool) -> None:
         if time.perf_counter() >= self.warm_at:
@@ -120,14 +156,21 @@ class _Run:
             self.finished.set_result(None)
 
 
-async def _drive(port: int, conns: int, duration: float, warmup: float) -> tuple[float, int]:
+async def _drive(
+    port: int, conns: int, duration: float, warmup: float, pids: list[int]
+) -> tuple[float, int, list[float]]:
+    """(requests/s, errors, CPU microseconds per request of each of ``pids``)."""
     loop = asyncio.get_running_loop()
     start = time.perf_counter()
-    run = _Run(port, conns, start + warmup, start + warmup + duration)
+    run = _Run(port, conns, start + warmup, start + warmup + duration, pids)
+    loop.call_later(warmup, run.mark)
+    loop.call_later(warmup + duration, run.mark)
     for _ in range(conns):
         await loop.create_connection(lambda: _Conn(run), "127.0.0.1", port)
     await run.finished
-    return run.count / duration, run.errors
+    served = max(run.counted_at_stop, 1)
+    cpu = [(after - before) * 1e6 / served for before, after in zip(*run.cpu, strict=True)]
+    return run.count / duration, run.errors, cpu
 
 
 def _free_port() -> int:
@@ -194,40 +237,105 @@ def _cleanup(redis_port: int, prefix: str) -> None:
         r.close()
 
 
+def _redis_pid(redis_port: int) -> int:
+    import redis
+
+    r = redis.Redis(port=redis_port)
+    try:
+        return int(r.info("server")["process_id"])
+    finally:
+        r.close()
+
+
+def _worker(app: str, proc: subprocess.Popen[bytes]) -> int:
+    """The process that serves requests: gunicorn's one worker, or uvicorn itself."""
+    if app != "flask":
+        return proc.pid
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        workers = _children(proc.pid)
+        if workers:
+            return workers[0]
+        time.sleep(0.05)
+    raise RuntimeError("gunicorn started no worker")
+
+
+_LABELS = {
+    "flask": ("Flask + gunicorn", "Flask-Session (Redis)"),
+    "starlette": ("Starlette + uvicorn", "starsessions (Redis)"),
+}
+STORES = ("redis", "sessionserver")
+
+
 def run_http_bench(
-    session_url: str, redis_port: int, conns: int, duration: float, warmup: float
+    session_url: str,
+    redis_port: int,
+    conns: int,
+    duration: float,
+    warmup: float,
+    *,
+    daemon_pid: int,
+    slices: int = 5,
 ) -> list[HttpResult]:
-    """Both apps, each through both stores (Redis first); results in that order."""
+    """Both apps, each through both stores (Redis first); results in that order.
+
+    The two servers of an app run side by side and are driven in turn, ``slices`` times
+    ``duration / slices`` seconds each, so that whatever else the machine does weighs on
+    both alike; the figures add up the slices.
+    """
     from ..cli import main as _  # noqa: F401  (the package must be importable by the servers)
 
+    redis_pid = _redis_pid(redis_port)
     results: list[HttpResult] = []
     for app in ("flask", "starlette"):
-        for store in ("redis", "sessionserver"):
-            prefix = f"ssbench-http-{secrets.token_hex(4)}"
-            env = {
-                **os.environ,
-                "BENCH_STORE": store,
-                "SESSIONSERVER_URL": session_url,
-                "BENCH_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "BENCH_PREFIX": prefix,
-                "PYTHONPATH": os.pathsep.join(sys.path),
-            }
-            port = _free_port()
-            proc = _serve(app, port, env, conns)
-            try:
+        prefix = f"ssbench-http-{secrets.token_hex(4)}"
+        servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+        try:
+            for store in STORES:
+                env = {
+                    **os.environ,
+                    "BENCH_STORE": store,
+                    "SESSIONSERVER_URL": session_url,
+                    "BENCH_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+                    "BENCH_PREFIX": prefix,
+                    "PYTHONPATH": os.pathsep.join(sys.path),
+                }
+                port = _free_port()
+                servers[store] = (port, _serve(app, port, env, conns))
+            totals = {store: [0.0, 0.0, 0.0, 0.0] for store in STORES}
+            for port, proc in servers.values():
                 _wait(port, proc)
-                rate, errors = asyncio.run(_drive(port, conns, duration, warmup))
-            finally:
+            pids = {
+                store: [_worker(app, proc), redis_pid if store == "redis" else daemon_pid]
+                for store, (port, proc) in servers.items()
+            }
+            for i in range(slices):
+                for store, (port, _proc) in servers.items():
+                    slice_warmup = warmup if i == 0 else min(warmup, 0.5)
+                    rate, errors, (app_cpu, store_cpu) = asyncio.run(
+                        _drive(port, conns, duration / slices, slice_warmup, pids[store])
+                    )
+                    total = totals[store]
+                    requests = rate * duration / slices
+                    total[0] += requests
+                    total[1] += errors
+                    total[2] += app_cpu * requests
+                    total[3] += store_cpu * requests
+        finally:
+            for _port, proc in servers.values():
                 proc.terminate()
                 proc.wait(10)
-                _cleanup(redis_port, prefix)
-            label = {
-                "flask": ("Flask + gunicorn", "Flask-Session (Redis)"),
-                "starlette": ("Starlette + uvicorn", "starsessions (Redis)"),
-            }[app]
+            _cleanup(redis_port, prefix)
+        for store in STORES:
+            served, failed, app_us, store_us = totals[store]
             results.append(
                 HttpResult(
-                    label[0], label[1] if store == "redis" else "sessionserver", rate, errors
+                    _LABELS[app][0],
+                    _LABELS[app][1] if store == "redis" else "sessionserver",
+                    served / duration,
+                    int(failed),
+                    app_us / max(served, 1.0),
+                    store_us / max(served, 1.0),
                 )
             )
     return results

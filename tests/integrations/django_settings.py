@@ -13,7 +13,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-SESSION_ENGINE = "integrations.django"
+SESSION_ENGINE = "sessionserver.integrations.django"
 SESSIONSERVER_URL = "sessionserver://127.0.0.1:1"
 ROOT_URLCONF = "tests.integrations.django_urls"
 USE_TZ = True

@@ -44,7 +44,7 @@ def cart_add(request: HttpRequest, item: str) -> HttpResponse:
 
 
 def logout_everywhere(request: HttpRequest) -> HttpResponse:
-    from integrations.django import logout_everywhere as end_all
+    from sessionserver.integrations.django import logout_everywhere as end_all
 
     n = end_all(request.user, keep=request.session.session_key)
     return HttpResponse(str(n))

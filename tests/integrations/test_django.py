@@ -1,5 +1,5 @@
-"""integrations.django: Django's SessionMiddleware, auth and test Client, and a port of the
-behaviour cases of Django's own session test suite (SessionTestsMixin)."""
+"""sessionserver.integrations.django: Django's SessionMiddleware, auth and test Client, and a
+port of the behaviour cases of Django's own session test suite (SessionTestsMixin)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from integrations import django as engine  # noqa: E402
-from integrations.django import SessionStore  # noqa: E402
 from sessionserver import SessionClient  # noqa: E402
+from sessionserver.integrations import django as engine  # noqa: E402
+from sessionserver.integrations.django import SessionStore  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -187,6 +187,19 @@ def test_cycle_keeps_the_data(session: SessionStore) -> None:
     session.cycle_key()
     assert not session.exists(prev_key)
     assert session.session_key != prev_key and list(session.items()) == prev_data
+
+
+def test_a_session_keeps_its_lifetime_and_a_new_key_gets_djangos(server: SessionClient) -> None:
+    sid = server.create({"a": b'"1"'}, ttl=600)  # another app's, with its own lifetime
+    store = SessionStore(sid)
+    assert store["a"] == "1" and store.get_expiry_age() == 600  # what the server says
+    assert store.get_expire_at_browser_close() is False
+    store["b"] = 2
+    store.save()
+    assert 590 <= server.expires(sid) <= 600  # a change does not give it Django's lifetime
+    store.cycle_key()  # login: a new key, with this app's lifetime
+    assert server.expires(store.session_key) == settings.SESSION_COOKIE_AGE
+    assert store.get_expiry_age() == settings.SESSION_COOKIE_AGE
 
 
 def test_cycle_with_no_session_cache(session: SessionStore) -> None:

@@ -1,4 +1,4 @@
-"""Flask's own test client through integrations.flask, against a real daemon."""
+"""Flask's own test client through sessionserver.integrations.flask, against a real daemon."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import flask
 import pytest
 from markupsafe import Markup
 
-from integrations.flask import SessionServerInterface, init_app
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
+from sessionserver.integrations.flask import SessionServerInterface, init_app
+from sessionserver.values import BROWSER_COOKIE
 
 _apps: list[flask.Flask] = []
 
@@ -26,6 +27,7 @@ def _close_clients() -> Iterator[None]:
 
 def make_app(url: str, **config: object) -> flask.Flask:
     app = flask.Flask(__name__)
+    app.secret_key = "tests"
     app.config["SESSIONSERVER_URL"] = url
     app.config.update(config)
     init_app(app)
@@ -116,10 +118,12 @@ def test_round_trip_and_the_cookie_carries_only_the_id(client, session_url: str)
     assert sid and len(sid) == 32
     assert client.get("/get/user").json == "42"
     with SessionClient(session_url) as c:
-        assert c.read(sid) == {"user": b'"42"'}  # JSON per key, on the server
+        # JSON per key, on the server; a session with a browser-session cookie says so
+        assert c.read(sid) == {"user": b'"42"', BROWSER_COOKIE: b"true"}
 
 
-def test_an_untouched_session_costs_nothing(client, session_url: str) -> None:
+def test_an_untouched_session_costs_nothing(session_url: str) -> None:
+    client = make_app(session_url, SESSION_REFRESH_EACH_REQUEST=False).test_client()
     client.get("/set/a/1")
     with SessionClient(session_url) as c:
         before = int(c.stats()["commands_total"])
@@ -127,6 +131,18 @@ def test_an_untouched_session_costs_nothing(client, session_url: str) -> None:
         after = int(c.stats()["commands_total"])
     assert after - before == 1  # only our own stats call
     assert "Vary" not in r.headers and "Set-Cookie" not in r.headers
+
+
+def test_refreshing_permanent_sessions_costs_one_read(client, session_url: str) -> None:
+    """Flask refreshes the cookie of a permanent session on every request (its default
+    SESSION_REFRESH_EACH_REQUEST): knowing whether the session is one takes a read."""
+    client.get("/set/a/1")
+    with SessionClient(session_url) as c:
+        before = int(c.stats()["commands_total"])
+        r = client.get("/plain")
+        after = int(c.stats()["commands_total"])
+    assert after - before == 2  # our stats call and the adapter's read
+    assert "Vary" not in r.headers and "Set-Cookie" not in r.headers  # not a permanent one
 
 
 def test_reading_does_not_rewrite_or_reset_the_cookie(client, session_url: str) -> None:

@@ -1,9 +1,11 @@
-"""middleware.asgi through Starlette's TestClient, and FastAPI through httpx's ASGI transport."""
+"""sessionserver.middleware.asgi through Starlette's TestClient, and FastAPI through httpx's ASGI
+transport."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import pytest
 from fastapi import FastAPI, Request
@@ -12,9 +14,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from middleware.asgi import SessionMiddleware
 from sessionserver import SessionClient
 from sessionserver.exceptions import ConnectError
+from sessionserver.middleware.asgi import SessionMiddleware, load_session
 
 
 async def set_value(request: Request) -> Response:
@@ -174,3 +176,45 @@ def test_unreachable_server_is_a_clear_error() -> None:
         c.cookies.set("session", "0123456789abcdef0123456789abcdef")
         with pytest.raises(ConnectError, match=r"127\.0\.0\.1:1"):
             c.get("/all")
+        # a route that does not read the session does not care that the server is away
+        assert c.get("/plain").status_code == 200
+
+
+def test_a_session_read_in_a_task_of_its_own_needs_load_session(session_url: str) -> None:
+    async def in_a_task(request: Request) -> Response:
+        seen: list[object] = []
+
+        async def child(load: bool) -> None:
+            if load:
+                await load_session(request)
+            seen.append(dict(request.session))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child, request.query_params.get("load") == "1")
+        return JSONResponse(seen[0])
+
+    app = Starlette(routes=[*ROUTES, Route("/task", in_a_task)])
+    app.add_middleware(SessionMiddleware, url=session_url)
+    with TestClient(app) as c:
+        c.get("/set/a/1")
+        assert c.get("/task?load=1").json() == {"a": "1"}
+        with pytest.raises(ExceptionGroup) as raised:
+            c.get("/task")
+        (error,) = raised.value.exceptions
+        assert isinstance(error, RuntimeError) and "load_session" in str(error)
+
+
+def test_a_cookie_sent_again_carries_the_sessions_own_lifetime(session_url: str) -> None:
+    with SessionClient(session_url) as c:
+        sid = c.create({"cart": "[]"}, ttl=7200)  # made by another app, with its lifetime
+    with TestClient(make_app(session_url, max_age=60)) as web:
+        web.cookies.set("session", sid)
+        assert "set-cookie" not in web.get("/all").headers  # read only: not sent again
+        header = web.get("/append").headers["set-cookie"]  # read, then changed
+        assert header == f"session={sid}; Max-Age=7200; path=/; httponly; samesite=lax"
+        # a write that never read cannot tell which kind of cookie the session has, so the
+        # browser keeps the one it has
+        assert "set-cookie" not in web.get("/set/b/2").headers
+    with SessionClient(session_url) as c:
+        assert c.expires(sid) == 7200  # and it keeps that lifetime on the server
+        assert c.read(sid) == {"cart": b"[0]", "b": b'"2"'}

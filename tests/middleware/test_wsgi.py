@@ -1,4 +1,4 @@
-"""middleware.wsgi through werkzeug's test client."""
+"""sessionserver.middleware.wsgi through werkzeug's test client."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from middleware.wsgi import SessionMiddleware
 from sessionserver import SessionClient
+from sessionserver.middleware.wsgi import SessionMiddleware
 
 
 @Request.application

@@ -91,6 +91,18 @@ class AsyncSessionClient:
         """
         return pairs(await self._one(encode(b"read", sid)))
 
+    async def read_with_ttl(self, sid: str) -> tuple[int, dict[str, bytes]]:
+        """:meth:`read`, and the seconds the session has left after it (``read <id>
+        withttl``, the same round trip): its idle lifetime, unless an absolute one ends sooner.
+
+        Raises:
+            SessionNotFound: unknown, expired or destroyed.
+        """
+        reply = await self._one(encode(b"read", sid, b"withttl"))
+        if not isinstance(reply, list) or not reply or not isinstance(reply[0], int):
+            raise ProtocolError(f"expected [seconds, k1, v1, ...], got {reply!r:.80}")
+        return reply[0], pairs(reply[1:])
+
     async def write(
         self,
         sid: str,
@@ -107,11 +119,26 @@ class AsyncSessionClient:
             SessionLocked: its write lock stayed taken past the server's lock timeout.
             PayloadTooLarge, InvalidRequest: a limit or a key; nothing is changed.
         """
-        changes = changes or {}
-        lifetime = () if ttl is None else (b"ttl", ttl)
-        await self._one(
-            encode(b"write", sid, *lifetime, len(changes), *flatten(changes), *keys_of(removed))
-        )
+        await self._one(_write(sid, changes, removed, ttl, ()))
+
+    async def write_with_ttl(
+        self,
+        sid: str,
+        changes: Mapping[str, Value] | None = None,
+        removed: Iterable[str] = (),
+        *,
+        ttl: int | None = None,
+    ) -> int:
+        """:meth:`write`, and the seconds the session has left after it (``withttl``, the
+        same command).
+
+        Raises:
+            As :meth:`write`.
+        """
+        seconds = await self._one(_write(sid, changes, removed, ttl, (b"withttl",)))
+        if not isinstance(seconds, int):
+            raise ProtocolError(f"expected the seconds left, got {seconds!r:.80}")
+        return seconds
 
     async def create(
         self, data: Mapping[str, Value] | None = None, *, ttl: int | None = None
@@ -288,3 +315,17 @@ class AsyncSessionClient:
         connection still goes back to the pool.
         """
         return AsyncSessionHandle(self.pool, id, mode)
+
+
+def _write(
+    sid: str,
+    changes: Mapping[str, Value] | None,
+    removed: Iterable[str],
+    ttl: int | None,
+    flags: tuple[bytes, ...],
+) -> bytes:
+    changes = changes or {}
+    lifetime = () if ttl is None else (b"ttl", ttl)
+    return encode(
+        b"write", sid, *lifetime, *flags, len(changes), *flatten(changes), *keys_of(removed)
+    )

@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from integrations.flask import init_app
-from middleware.asgi import SessionMiddleware
 from sessionserver import SessionClient
+from sessionserver.integrations.flask import init_app
+from sessionserver.middleware.asgi import SessionMiddleware
 
 from ...helpers import Daemon
 from .server import PhpServer, result
@@ -93,6 +93,7 @@ def test_a_session_shared_with_flask_and_starlette(
         assert browser.cookies["session"] == sid
 
         app = flask.Flask(__name__)
+        app.secret_key = "tests"  # Flask's sessions need one, ours as Flask's own
         app.config["SESSIONSERVER_URL"] = url
         init_app(app)
 
