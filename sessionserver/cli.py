@@ -7,8 +7,6 @@ usage error, 1 for a bad value, 3 when the daemon cannot start).
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +14,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from . import __version__
+from . import __version__, logs
 from .server.config import OPTIONS, ConfigError, ServerConfig, load_toml, parse_value
 
 __all__ = ["cli", "main"]
@@ -75,14 +73,6 @@ def build_config(
     return ServerConfig().with_values(values)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @cli.command()
 @click.option(
     "--config",
@@ -99,7 +89,7 @@ def serve(ctx: click.Context, /, config_file: str | None, **given: Any) -> int:
     from .server.server import run
 
     config = build_config(ctx, config_file, given)
-    configure_logging(config.log_level)
+    logs.configure(config.log_level, config.log_format)
     return run(config)
 
 

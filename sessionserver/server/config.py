@@ -70,6 +70,7 @@ class ServerConfig:
     lock_lease: float = 30.0
     allow_client_ids: bool = False
     auth_token: Secret | None = None
+    admin_token: Secret | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
@@ -83,6 +84,9 @@ class ServerConfig:
     graceful_timeout: float = 10.0
     user_keys: tuple[str, ...] = ("_user_id", "_auth_user_id")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
     loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
     @property
@@ -295,6 +299,13 @@ OPTIONS: tuple[Option, ...] = (
         "TOKEN",
     ),
     Option(
+        "admin_token",
+        _secret,
+        "Token of the admin role. The admin HTTP listener's /metrics, dashboard and API then "
+        "require 'Authorization: Bearer <token>' (without it, --auth-token if set).",
+        "TOKEN",
+    ),
+    Option(
         "tls_cert",
         _optional(_path),
         "TLS: the server's certificate chain (PEM). With --tls-key, the listener speaks TLS "
@@ -339,7 +350,27 @@ OPTIONS: tuple[Option, ...] = (
         "everywhere'); comma-separated, empty to turn the index off.",
         "KEYS",
     ),
-    Option("log_level", _choice("debug", "info", "warning", "error"), "Log level.", "LEVEL"),
+    Option(
+        "log_level",
+        _choice("debug", "info", "warning", "error"),
+        "Log level (debug adds an access log: one line per command, never values).",
+        "LEVEL",
+    ),
+    Option(
+        "log_format",
+        _choice("text", "json"),
+        "Log lines as text, or as JSON objects one per line (time, level, logger, message "
+        "and fields) for a log pipeline.",
+        "FORMAT",
+    ),
+    Option("admin_host", _host, "Address of the admin HTTP listener.", "HOST"),
+    Option(
+        "admin_port",
+        _optional(_int(0, 65535)),
+        "Serve the admin HTTP listener on this port: /metrics (Prometheus), /healthz, "
+        "/readyz and the live dashboard at / (default: off; 0 picks a free port).",
+        "PORT",
+    ),
     Option(
         "loop",
         _choice("auto", "asyncio", "uvloop"),

@@ -16,12 +16,19 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
+from ..logs import sid_prefix
 from ..protocol.replies import (
+    AUTH_FAILED,
     INTERNAL,
+    LINE_TOO_LONG,
+    LOCKED,
     MISSING_ARGUMENT,
+    SESSION_TOO_LARGE,
     SHUTTING_DOWN,
     STORAGE_UNAVAILABLE,
     TOO_MANY_CONNECTIONS,
+    TOO_MANY_KEYS,
+    VALUE_TOO_LARGE,
     Err,
 )
 from ..protocol.resp import HiredisServerCodec, RespServerCodec, new_server_codec
@@ -31,7 +38,7 @@ from ..protocol.text import encode_reply as text_reply
 from ..storage import StorageError
 from ..storage.worker import Barrier
 from .sessions.state import QUIT, ConnectionState
-from .tables import TABLES, UNKNOWN
+from .tables import UNKNOWN
 
 if TYPE_CHECKING:
     from .server import Server
@@ -41,6 +48,17 @@ __all__ = ["ServerConnection"]
 logger = logging.getLogger(__name__)
 
 _Future = asyncio.Future
+#: The error replies that mean a client was refused by a limit or a wrong token: logged at
+#: warning, as what the operator may have to act on.
+_WARN = {
+    AUTH_FAILED: "authentication failed",
+    TOO_MANY_CONNECTIONS: "connection limit reached",
+    LINE_TOO_LONG: "limit reached",
+    VALUE_TOO_LARGE: "limit reached",
+    TOO_MANY_KEYS: "limit reached",
+    SESSION_TOO_LARGE: "limit reached",
+    LOCKED: "lock wait timed out",
+}
 #: Queue this many requests behind a waiting command before we stop reading from the socket.
 _QUEUE_LIMIT = 1024
 
@@ -58,7 +76,7 @@ class ServerConnection(asyncio.Protocol):
         )
         self.encode = text_reply
         self.ok = text_reply(None)
-        self.state = ConnectionState(server.manager, TABLES, token=server.token)
+        self.state = ConnectionState(server.manager, server.tables, token=server.token)
         self.transport: asyncio.Transport | None = None
         #: Requests read so far (the idle sweep notices when it stops moving).
         self.commands = 0
@@ -86,8 +104,11 @@ class ServerConnection(asyncio.Protocol):
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport = cast(asyncio.Transport, transport)
         counters = self.counters
+        peer = transport.get_extra_info("peername")
+        self.state.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
         if counters.connections >= self.server.config.max_connections:
             counters.connections_rejected += 1
+            self._error(TOO_MANY_CONNECTIONS)
             transport.write(TOO_MANY_CONNECTIONS.text)
             transport.close()
             self.transport = None
@@ -170,7 +191,7 @@ class ServerConnection(asyncio.Protocol):
                 if result is QUIT:
                     append(ok)
                     break
-                self.counters.errors += 1
+                self._error(result)
             append(self.encode(result))
         if out:
             if st.barrier is None and not self._held:
@@ -193,7 +214,7 @@ class ServerConnection(asyncio.Protocol):
         if result is QUIT:
             result = None
         elif result.__class__ is Err:
-            self.counters.errors += 1
+            self._error(result)
         self._emit(self.encode(result))
         if self.state.closing or self._shutting_down:
             self._close_when_flushed()
@@ -204,6 +225,19 @@ class ServerConnection(asyncio.Protocol):
             self._run(queue)
         if self._waiting is None:
             self._maybe_resume_reading()
+
+    def _error(self, err: Err) -> None:
+        # The error path only: count the reply, and say so when a client hit a limit.
+        self.counters.failed(err)
+        if err in _WARN:
+            st = self.state
+            logger.warning(
+                "%s from %s: %s",
+                _WARN[err],
+                st.peer or "a client",
+                err.message,
+                extra={"peer": st.peer or None, "reply": err.name, "session": sid_prefix(st.sid)},
+            )
 
     def _failed(self, exc: BaseException | None = None) -> Any:
         if exc is None:

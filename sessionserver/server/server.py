@@ -17,17 +17,23 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from ..exceptions import StartupError
 from ..storage import Storage, StorageError, StorageOptions, open_storage
 from .config import ServerConfig
 from .connection import ServerConnection
+from .metrics import CommandMetrics, instrument, instrument_storage
 from .sessions.counters import Counters, rss_bytes
 from .sessions.limits import Limits
 from .sessions.manager import SessionManager
 from .sessions.strategy import choose
+from .tables import TABLES
 from .tls import TLSConfigError, server_context
 from .tls import describe as describe_tls
+
+if TYPE_CHECKING:
+    from .http import AdminListener
 
 __all__ = ["Server", "StartupError", "run"]
 
@@ -67,6 +73,14 @@ class Server:
             counters=self.counters,
             allow_client_ids=config.allow_client_ids,
         )
+        #: Per-command latency and store-call latency, recorded only where someone looks:
+        #: the admin listener's figures, or the access log at debug level.
+        self.metrics = CommandMetrics()
+        self.tables = TABLES
+        if config.admin_port is not None or config.log_level == "debug":
+            self.tables = instrument(TABLES, self.metrics, log=config.log_level == "debug")
+            instrument_storage(storage, self.metrics)
+        self.admin: AdminListener | None = None
         #: The token every connection must send first, if any.
         self.token = config.auth_token.reveal().encode() if config.auth_token else None
         self.connections: set[ServerConnection] = set()
@@ -97,6 +111,8 @@ class Server:
             await self.storage.replay()  # the user index learns the stored sessions
         except (StorageError, OSError) as exc:
             raise StartupError(f"cannot open storage {self.storage.describe()}: {exc}") from None
+        if config.admin_port is not None:
+            await self._start_admin()
         try:
             listener = await loop.create_server(
                 lambda: ServerConnection(self),
@@ -108,6 +124,8 @@ class Server:
                 ssl_handshake_timeout=10.0 if tls else None,
             )
         except OSError as exc:
+            if self.admin is not None:
+                await self.admin.stop()
             await self.storage.stop()
             reason = exc.strerror or str(exc)
             raise StartupError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
@@ -126,12 +144,31 @@ class Server:
             config.ttl,
             config.fsync,
         )
+        if self.admin is not None and self.admin.address is not None:
+            logger.info(
+                "admin listening on http://%s:%d (/metrics, /healthz, /readyz, dashboard at /)",
+                *self.admin.address,
+            )
         housekeeping = loop.create_task(self._housekeeping())
         self.started.set()
         try:
             await shutdown_trigger()
         finally:
             await self._shutdown(listener, housekeeping)
+
+    async def _start_admin(self) -> None:
+        from .http import AdminListener  # aiohttp and prometheus_client: only when asked for
+
+        config = self.config
+        self.admin = AdminListener(self)
+        try:
+            await self.admin.start()
+        except OSError as exc:
+            self.admin = None
+            await self.storage.stop()
+            reason = exc.strerror or str(exc)
+            where = f"{config.admin_host}:{config.admin_port}"
+            raise StartupError(f"cannot listen on {where} (--admin-port): {reason}") from None
 
     async def _housekeeping(self) -> None:
         strategy = self.strategy
@@ -168,6 +205,8 @@ class Server:
 
     async def _shutdown(self, listener: asyncio.Server, housekeeping: asyncio.Task[None]) -> None:
         logger.info("shutting down: %d connections", len(self.connections))
+        if self.admin is not None:
+            self.admin.draining = True  # /readyz: take this daemon out of the load balancer
         listener.close()
         for conn in list(self.connections):
             conn.shutdown()
@@ -185,6 +224,8 @@ class Server:
             await housekeeping
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(listener.wait_closed(), 1.0)
+        if self.admin is not None:
+            await self.admin.stop()
         await self.strategy.close()  # other daemons need not wait for lock leases to lapse
         await self.storage.stop()
         logger.info("stopped")

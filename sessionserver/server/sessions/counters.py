@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import time
 
+from ...protocol.replies import Err
+
 __all__ = ["Counters", "rss_bytes"]
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -32,6 +34,7 @@ class Counters:
         "connections_rejected",
         "connections_total",
         "errors",
+        "replies",
         "rss_at_start",
         "sessions_created",
         "sessions_destroyed",
@@ -47,5 +50,12 @@ class Counters:
         #: Requests read and error replies written, over every connection.
         self.commands = 0
         self.errors = 0
+        #: Error replies by name (``Err.name``): a bounded set, counted on the error path only.
+        self.replies: dict[str, int] = {}
         self.sessions_created = 0
         self.sessions_destroyed = 0
+
+    def failed(self, err: Err) -> None:
+        """An error reply was sent."""
+        self.errors += 1
+        self.replies[err.name] = self.replies.get(err.name, 0) + 1
