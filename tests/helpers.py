@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import threading
 import time
@@ -22,8 +23,25 @@ def wait_until(condition: Callable[[], object], *, timeout: float = 10.0, what: 
         pause.wait(0.01)
 
 
+#: The startup line of the admin HTTP listener.
+ADMIN_LISTENING = re.compile(r"admin listening on (http://\S+:\d+)")
+
+
 class Daemon(DaemonProcess):
     """The daemon child process, with a raw client factory."""
+
+    def admin_url(self) -> str:
+        """The admin listener's base URL (the daemon was started with ``--admin-port``)."""
+        found: list[str] = []
+
+        def logged() -> bool:
+            match = ADMIN_LISTENING.search(self.log)
+            if match:
+                found.append(match.group(1))
+            return bool(match)
+
+        wait_until(logged, what="the admin listener's startup line")
+        return found[0]
 
     def client(self, timeout: float = 10.0) -> LineClient:
         return LineClient(self.host, self.port, timeout=timeout)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -166,7 +167,7 @@ class Server:
         except OSError as exc:
             self.admin = None
             await self.storage.stop()
-            reason = exc.strerror or str(exc)
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             where = f"{config.admin_host}:{config.admin_port}"
             raise StartupError(f"cannot listen on {where} (--admin-port): {reason}") from None
 

@@ -10,7 +10,7 @@ const spark = [];
 
 function fmt(value, unit) {
   if (value === null || value === undefined) return "\u2013";
-  if (unit === "ms") return (value * 1000).toFixed(3);
+  if (unit === "ms") return String(Number((value * 1000).toPrecision(3)));
   if (Number.isInteger(value)) return String(value);
   return value.toFixed(1);
 }
