@@ -95,8 +95,9 @@ def serve(ctx: click.Context, /, config_file: str | None, **given: Any) -> int:
 
 from .admin import COMMANDS as _ADMIN  # noqa: E402
 from .bench.cli import bench  # noqa: E402
+from .top import top  # noqa: E402
 
-for _command in (*_ADMIN, bench):
+for _command in (*_ADMIN, bench, top):
     cli.add_command(_command)
 
 
