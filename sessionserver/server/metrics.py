@@ -129,9 +129,12 @@ class SlowLog:
     one comparison.
     """
 
-    def __init__(self, *, size: int = 10, window: float = 60.0) -> None:
+    def __init__(
+        self, *, size: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.size = size
         self.window = window
+        self.clock = clock
         self.floor = 0.0
         self._current: list[tuple[float, int, dict[str, Any]]] = []
         self._previous: list[tuple[float, int, dict[str, Any]]] = []
@@ -147,7 +150,7 @@ class SlowLog:
             self.floor = 0.0
 
     def add(self, seconds: float, command: str, st: ConnectionState, parts: list[Any]) -> None:
-        self._rotate(clock())
+        self._rotate(self.clock())
         sid = st.sid if st.sid is not None else (parts[1] if command in _BY_ID else None)
         entry = {
             "command": command,
@@ -168,7 +171,7 @@ class SlowLog:
 
     def slowest(self) -> list[dict[str, Any]]:
         """The slowest first."""
-        self._rotate(clock())
+        self._rotate(self.clock())
         both = sorted(self._current + self._previous, reverse=True)
         return [entry for _, _, entry in both[: self.size]]
 
