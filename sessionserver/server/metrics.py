@@ -48,6 +48,9 @@ access_log = logging.getLogger("sessionserver.access")
 
 #: Upper bounds of the latency buckets, in seconds (Prometheus' ``le``); one more for +Inf.
 BOUNDS: tuple[float, ...] = (
+    0.000001,
+    0.0000025,
+    0.000005,
     0.00001,
     0.000025,
     0.00005,
@@ -149,15 +152,14 @@ class SlowLog:
             self._started = now
             self.floor = 0.0
 
-    def add(self, seconds: float, command: str, st: ConnectionState, parts: list[Any]) -> None:
+    def add(self, seconds: float, command: str, sid: bytes | None, peer: str) -> None:
         self._rotate(self.clock())
-        sid = st.sid if st.sid is not None else (parts[1] if command in _BY_ID else None)
         entry = {
             "command": command,
             "seconds": seconds,
             "at": time.time(),
             "session": sid_prefix(sid),
-            "peer": st.peer or None,
+            "peer": peer or None,
         }
         self._n += 1
         item = (seconds, self._n, entry)
@@ -242,18 +244,23 @@ def _timed(command: str, handler: Handler, metrics: CommandMetrics, log: bool) -
     sample = stats.sample
     slow = metrics.slow
 
-    def noted(st: ConnectionState, parts: list[Any], took: float, result: Any) -> None:
+    def noted(
+        st: ConnectionState, parts: list[Any], before: bytes | None, took: float, result: Any
+    ) -> None:
         # Rare: a command among the slowest, or debug logging.
+        sid = _session(command, parts, before, st)
         if took > slow.floor:
-            slow.add(took, command, st, parts)
+            slow.add(took, command, sid, st.peer)
         if log:
-            _log(command, st, parts, took, result)
+            _log(command, st.peer, sid, took, result)
 
     def waiting(st: ConnectionState, parts: list[Any], started: float, fut: _Future[Any]) -> None:
+        before = st.sid  # a close that waits still has its session; at the end it has none
+
         def done(_: object) -> None:
             took = clock() - started
             histogram.observe(took)
-            noted(st, parts, took, _outcome(fut))
+            noted(st, parts, before, took, _outcome(fut))
 
         fut.add_done_callback(done)
 
@@ -269,6 +276,7 @@ def _timed(command: str, handler: Handler, metrics: CommandMetrics, log: bool) -
             return result
         left = sample
         stats.rounds += 1
+        before = st.sid
         started = clock()
         result = handler(st, parts)
         if isinstance(result, _Future):
@@ -279,7 +287,7 @@ def _timed(command: str, handler: Handler, metrics: CommandMetrics, log: bool) -
         counts[bisect_left(BOUNDS, took)] += sample
         histogram.total += took * sample
         if took > slow.floor or log:
-            noted(st, parts, took, result)
+            noted(st, parts, before, took, result)
         return result
 
     stats.left.append(lambda: left)
@@ -292,25 +300,36 @@ def _outcome(done: asyncio.Future[Any]) -> Any:
     return done.exception() or done.result()
 
 
-def _log(command: str, st: ConnectionState, parts: list[Any], took: float, result: Any) -> None:
+def _session(
+    command: str, parts: list[Any], before: bytes | None, st: ConnectionState
+) -> bytes | None:
+    """The session a command was about: the one open before it, or after it (``new``,
+    ``open``), or the one it names (``read``, ``write``...)."""
+    if before is not None:
+        return before
+    if st.sid is not None:
+        return st.sid
+    return parts[1] if command in _BY_ID and len(parts) > 1 else None
+
+
+def _log(command: str, peer: str, sid: bytes | None, took: float, result: Any) -> None:
     if result.__class__ is Err:
         reply = result.name
     elif isinstance(result, BaseException):
         reply = "exception"
     else:
         reply = "cancelled" if result == "cancelled" else "ok"
-    sid = st.sid if st.sid is not None else (parts[1] if command in _BY_ID else None)
     session = sid_prefix(sid)
     ms = round(took * 1000, 3)
     access_log.debug(
         "%s %s session=%s -> %s in %.3f ms",
-        st.peer or "-",
+        peer or "-",
         command,
         session or "-",
         reply,
         ms,
         extra={
-            "peer": st.peer or None,
+            "peer": peer or None,
             "command": command,
             "session": session,
             "reply": reply,
