@@ -6,7 +6,9 @@ credentials).  Everything else requires the admin token when the daemon has one 
 ``Authorization: Bearer <token>``, or as the password of HTTP Basic authentication, which is
 how a browser asks a person for it and then sends it with every request of the dashboard.
 Changes (log a user out everywhere) are POSTs of JSON, which a page of another origin cannot
-send without a CORS preflight that this listener never grants.
+send without a CORS preflight that this listener never grants.  Without a token, only requests
+that name the listener by address (or ``localhost``) are served, so that a site that points
+its own name at 127.0.0.1 (DNS rebinding) cannot read the figures or log anyone out.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,7 +61,7 @@ def build_app(admin: AdminListener) -> web.Application:
     config = admin.server.config
     secret = config.admin_token or config.auth_token
     token = secret.reveal().encode() if secret is not None else None
-    app = web.Application(middlewares=[_guard(token)], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[_guard(token, config.admin_host)], client_max_size=64 * 1024)
     app[_ADMIN] = admin
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Collector(admin))
@@ -79,10 +82,14 @@ def build_app(admin: AdminListener) -> web.Application:
     return app
 
 
-def _guard(token: bytes | None) -> Any:
+def _guard(token: bytes | None, admin_host: str) -> Any:
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path not in OPEN:
+            if token is None and not _local_name(request.host, admin_host):
+                # Without a token, a page of another site that had its name point at this
+                # address (DNS rebinding) would be same-origin: only addresses are trusted.
+                return _error(403, "set --admin-token to reach the admin listener by name")
             if token is not None and not _authorized(request, token):
                 return web.Response(
                     status=401,
@@ -113,6 +120,18 @@ def _authorized(request: web.Request, token: bytes) -> bool:
     else:
         return False
     return hmac.compare_digest(given, token)
+
+
+def _local_name(host: str, admin_host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]")
+    if name in ("localhost", admin_host):
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _same_origin(request: web.Request) -> bool:

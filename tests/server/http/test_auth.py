@@ -98,9 +98,20 @@ def test_bad_input_gets_a_clear_error(
     assert response.json() == {"error": error}
 
 
-def test_without_a_token_the_listener_is_open(start_daemon: StartDaemon) -> None:
+def test_without_a_token_the_listener_is_open_by_address_only(start_daemon: StartDaemon) -> None:
     daemon = start_daemon("--storage", "memory://", "--admin-port", "0")
-    assert httpx.get(daemon.admin_url() + "/metrics", timeout=10).status_code == 200
+    url = daemon.admin_url()
+    assert httpx.get(url + "/metrics", timeout=10).status_code == 200
+    port = url.rsplit(":", 1)[1]
+    assert (
+        httpx.get(url + "/", headers={"Host": f"localhost:{port}"}, timeout=10).status_code == 200
+    )
+    # A name some site pointed at 127.0.0.1 (DNS rebinding) is refused; probes stay open.
+    rebound = {"Host": f"attacker.example:{port}"}
+    refused = httpx.get(url + "/api/overview", headers=rebound, timeout=10)
+    assert refused.status_code == 403
+    assert refused.json() == {"error": "set --admin-token to reach the admin listener by name"}
+    assert httpx.get(url + "/readyz", headers=rebound, timeout=10).status_code == 200
 
 
 def test_the_auth_token_stands_in_for_a_missing_admin_token(start_daemon: StartDaemon) -> None:
