@@ -35,12 +35,12 @@ ROWS = (
 )
 
 
-class TopError(click.ClickException):
-    """The admin listener cannot be read; one line."""
-
-
 def fetch(url: str, token: str | None, *, timeout: float = 5.0) -> dict[str, Any]:
-    """The overview of the daemon whose admin listener is at ``url``."""
+    """The overview of the daemon whose admin listener is at ``url``.
+
+    Raises:
+        click.ClickException: it cannot be read (one line for the operator).
+    """
     request = urllib.request.Request(url.rstrip("/") + "/api/overview")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -50,13 +50,13 @@ def fetch(url: str, token: str | None, *, timeout: float = 5.0) -> dict[str, Any
             return data
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
-            raise TopError(
+            raise click.ClickException(
                 f"{url} wants the admin token (--token or SESSIONSERVER_ADMIN_TOKEN)"
             ) from None
-        raise TopError(f"{url} answered HTTP {exc.code}") from None
+        raise click.ClickException(f"{url} answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise TopError(f"cannot read {url}: {reason}") from None
+        raise click.ClickException(f"cannot read {url}: {reason}") from None
 
 
 def _value(data: dict[str, Any], figure: str) -> float | None:
@@ -164,7 +164,7 @@ def top(url: str, token: str | None, interval: float, count: int | None, once: b
             while count is None or frames < count:
                 try:
                     frame: RenderableType = render(fetch(url, token), url)
-                except TopError as exc:
+                except click.ClickException as exc:  # shown, and tried again
                     frame = Text(f"{exc.message} (retrying every {interval:g} s)", "bold red")
                 live.update(frame, refresh=True)
                 frames += 1
