@@ -215,9 +215,7 @@ class CommandMetrics:
 
 def instrument(tables: Tables, metrics: CommandMetrics, *, log: bool = False) -> Tables:
     """The same tables with every command's handler counted and timed (and each command
-    logged at debug, if ``log``: then every one is timed)."""
-    if log:
-        metrics.sample = 1
+    logged at debug, if ``log``: give such ``metrics`` a ``sample`` of 1, to time them all)."""
     wrapped: dict[tuple[str, Any], Spec] = {}
 
     def wrap(name: bytes, spec: Spec) -> Spec:
@@ -294,9 +292,13 @@ def _timed(command: str, handler: Handler, metrics: CommandMetrics, log: bool) -
     return timed
 
 
+#: The outcome of a command whose wait was cancelled (its connection went away).
+_CANCELLED: Any = object()
+
+
 def _outcome(done: asyncio.Future[Any]) -> Any:
     if done.cancelled():
-        return "cancelled"
+        return _CANCELLED
     return done.exception() or done.result()
 
 
@@ -318,7 +320,7 @@ def _log(command: str, peer: str, sid: bytes | None, took: float, result: Any) -
     elif isinstance(result, BaseException):
         reply = "exception"
     else:
-        reply = "cancelled" if result == "cancelled" else "ok"
+        reply = "cancelled" if result is _CANCELLED else "ok"
     session = sid_prefix(sid)
     ms = round(took * 1000, 3)
     access_log.debug(

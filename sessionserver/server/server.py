@@ -24,7 +24,7 @@ from ..exceptions import StartupError
 from ..storage import Storage, StorageError, StorageOptions, open_storage
 from .config import ServerConfig
 from .connection import ServerConnection
-from .metrics import CommandMetrics, instrument, instrument_storage
+from .metrics import SAMPLE, CommandMetrics, instrument, instrument_storage
 from .sessions.counters import Counters, rss_bytes
 from .sessions.limits import Limits
 from .sessions.manager import SessionManager
@@ -76,10 +76,11 @@ class Server:
         )
         #: Per-command latency and store-call latency, recorded only where someone looks:
         #: the admin listener's figures, or the access log at debug level.
-        self.metrics = CommandMetrics()
+        debug = config.log_level == "debug"
+        self.metrics = CommandMetrics(sample=1 if debug else SAMPLE)
         self.tables = TABLES
-        if config.admin_port is not None or config.log_level == "debug":
-            self.tables = instrument(TABLES, self.metrics, log=config.log_level == "debug")
+        if config.admin_port is not None or debug:
+            self.tables = instrument(TABLES, self.metrics, log=debug)
             instrument_storage(storage, self.metrics)
         self.admin: AdminListener | None = None
         #: The token every connection must send first, if any.

@@ -68,6 +68,7 @@ def build_app(admin: AdminListener) -> web.Application:
     ProcessCollector(registry=registry)
 
     async def metrics(request: web.Request) -> web.Response:
+        admin.sampler.read()
         body = generate_latest(registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -162,7 +163,9 @@ async def _dashboard(request: web.Request) -> web.StreamResponse:
 
 
 async def _overview(request: web.Request) -> web.Response:
-    return web.json_response(overview(request.app[_ADMIN]))
+    admin = request.app[_ADMIN]
+    admin.sampler.read()
+    return web.json_response(overview(admin))
 
 
 def _user_id(raw: object) -> bytes | web.Response:

@@ -7,8 +7,9 @@ handlers, which would take SIGTERM from the daemon's drain, and aiohttp's parser
 needs no second framework on top.
 
 The sampler runs once a second: it probes the storage (``sessionserver_storage_up``,
-``/readyz``), counts the live sessions (every second on a local store, every ten on a shared
-one, where counting walks the keys), and keeps the totals of the last seconds for the rates.
+``/readyz``), counts the live sessions (every second on a local store; on a shared one, where
+counting walks the keys, every ten seconds and only while someone reads the figures), and
+keeps the totals of the last seconds for the rates.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ PROBE_TIMEOUT = 2.0
 PROBE_ID = b"0" * 32
 #: Seconds of totals kept for the rates.
 RATE_WINDOW = 5
+#: A shared store's sessions are counted while the figures were read this recently.
+WATCHED = 60.0
 
 
 class Sampler:
@@ -51,16 +54,23 @@ class Sampler:
         self.up = True
         self.probe_seconds = 0.0
         self.sessions = 0
-        self._count_every = 10.0 if server.strategy.store.shared else INTERVAL
+        self._shared = server.strategy.store.shared
+        self._count_every = 10.0 if self._shared else INTERVAL
         self._counted = -self._count_every
+        self._read = time.monotonic()
         self._totals: deque[tuple[float, dict[str, float]]] = deque(maxlen=RATE_WINDOW + 1)
 
     async def sample(self) -> None:
         now = time.monotonic()
         await self.probe()
-        if self.up and now - self._counted >= self._count_every:
+        watched = not self._shared or now - self._read < WATCHED
+        if self.up and watched and now - self._counted >= self._count_every:
             await self.count()
             self._counted = now
+
+    def read(self) -> None:
+        """Someone read the figures (a scrape, the dashboard, ``top``)."""
+        self._read = time.monotonic()
 
     async def probe(self) -> None:
         strategy = self.server.strategy
