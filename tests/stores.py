@@ -7,7 +7,14 @@ down makes these tests fail, never skip (``.ci/run`` starts both first).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from .helpers import Daemon
+from .proxy import Proxy
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -67,3 +74,31 @@ def drop_postgres_schema(schema: str, url: str = POSTGRES_URL) -> None:
 
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@contextlib.contextmanager
+def daemon_behind_proxy(
+    tmp_path: Path, kind: Literal["redis", "postgres"], *args: str, timeout: float = 1.0
+) -> Iterator[tuple[Daemon, Proxy]]:
+    """A daemon on the real Redis or PostgreSQL through a :class:`Proxy` the test can cut
+    (``timeout``: the store's), and a prefix or schema of its own, dropped afterwards."""
+    unique = unique_name("proxied")
+    target = ("127.0.0.1", 6379 if kind == "redis" else 5432)
+    with Proxy(target) as proxy:
+        if kind == "redis":
+            url = f"redis://127.0.0.1:{proxy.port}/0?prefix={unique}&timeout={timeout:g}"
+        else:
+            url = (
+                f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
+                f"?schema={unique}&timeout={timeout:g}"
+            )
+        daemon = Daemon.start(tmp_path, "--storage", url, *args)
+        try:
+            yield daemon, proxy
+        finally:
+            proxy.up()
+            daemon.stop()
+            if kind == "redis":
+                drop_redis_prefix(unique)
+            else:
+                drop_postgres_schema(unique)

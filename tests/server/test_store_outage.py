@@ -17,11 +17,7 @@ import pytest
 
 from ..helpers import Daemon, LineClient, wait_until
 from ..proxy import Proxy
-from ..stores import (
-    drop_postgres_schema,
-    drop_redis_prefix,
-    unique_name,
-)
+from ..stores import daemon_behind_proxy
 
 STORES = ["redis", "postgres"]
 TIMEOUT = 1.0
@@ -29,27 +25,8 @@ TIMEOUT = 1.0
 
 @pytest.fixture(params=STORES)
 def behind_proxy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Daemon, Proxy]]:
-    kind = request.param
-    unique = unique_name("outage")
-    target = ("127.0.0.1", 6379 if kind == "redis" else 5432)
-    with Proxy(target) as proxy:
-        if kind == "redis":
-            url = f"redis://127.0.0.1:{proxy.port}/0?prefix={unique}&timeout={TIMEOUT:g}"
-        else:
-            url = (
-                f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
-                f"?schema={unique}&timeout={TIMEOUT:g}"
-            )
-        daemon = Daemon.start(tmp_path, "--storage", url, "--lock-timeout", "2")
-        try:
-            yield daemon, proxy
-        finally:
-            proxy.up()
-            daemon.stop()
-            if kind == "redis":
-                drop_redis_prefix(unique)
-            else:
-                drop_postgres_schema(unique)
+    with daemon_behind_proxy(tmp_path, request.param, "--lock-timeout", "2", timeout=TIMEOUT) as d:
+        yield d
 
 
 def _php(**pairs: str) -> str:

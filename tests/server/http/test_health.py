@@ -1,5 +1,5 @@
 """``/healthz`` and ``/readyz`` for load balancers: readiness follows a store the test cuts and
-restores (the real Redis behind a proxy), and a draining daemon is not ready."""
+restores (the real Redis or PostgreSQL behind a proxy), and a draining daemon is not ready."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from ...conftest import StartDaemon
 from ...helpers import Daemon, wait_until
 from ...proxy import Proxy
-from ...stores import drop_redis_prefix, unique_name
+from ...stores import daemon_behind_proxy, drop_redis_prefix, unique_name
 from .test_metrics import scrape, value
 
 
@@ -23,25 +23,17 @@ def status(url: str, path: str) -> int:
     return httpx.get(url + path, timeout=10).status_code
 
 
-@pytest.fixture
-def redis_behind_proxy(tmp_path: Path) -> Iterator[tuple[Daemon, Proxy]]:
-    prefix = unique_name("ready")
-    with Proxy(("127.0.0.1", 6379)) as proxy:
-        url = f"redis://127.0.0.1:{proxy.port}/0?prefix={prefix}&timeout=1"
-        daemon = Daemon.start(tmp_path, "--storage", url, "--admin-port", "0")
-        try:
-            yield daemon, proxy
-        finally:
-            proxy.up()
-            daemon.stop()
-            drop_redis_prefix(prefix)
+@pytest.fixture(params=["redis", "postgres"])
+def behind_proxy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Daemon, Proxy]]:
+    with daemon_behind_proxy(tmp_path, request.param, "--admin-port", "0") as found:
+        yield found
 
 
 @pytest.mark.parametrize("mode", ["refuse", "blackhole"])
 def test_readiness_follows_the_store(
-    redis_behind_proxy: tuple[Daemon, Proxy], mode: Literal["refuse", "blackhole"]
+    behind_proxy: tuple[Daemon, Proxy], mode: Literal["refuse", "blackhole"]
 ) -> None:
-    daemon, proxy = redis_behind_proxy
+    daemon, proxy = behind_proxy
     url = daemon.admin_url()
     assert status(url, "/healthz") == 200
     assert status(url, "/readyz") == 200
