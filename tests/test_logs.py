@@ -44,6 +44,7 @@ def test_json_lines_at_debug(start_daemon: StartDaemon) -> None:
     )
     with daemon.client() as c:
         assert c.cmd("auth wrong-token-guess") == "err Invalid token."
+        assert c.cmd("auth wrong-token-guess") == "err Invalid token."  # not logged again
         assert c.cmd(f"auth {TOKEN}") == "ok"
         sid = c.new_session(secret=VALUE)
         assert c.cmd(f"open {sid} w") == "ok"
@@ -65,6 +66,7 @@ def test_json_lines_at_debug(start_daemon: StartDaemon) -> None:
     assert all(e["level"] == "debug" for e in access)
     by_command = [(e["command"], e["reply"]) for e in access]
     assert by_command == [
+        ("auth", "auth_failed"),
         ("auth", "auth_failed"),
         ("auth", "ok"),
         ("new", "ok"),

@@ -87,6 +87,8 @@ class ServerConnection(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._shutting_down = False
+        #: The warnings this connection has had logged (see ``_error``).
+        self._warned: set[Err] = set()
 
     def use_framing(self, first_byte: int) -> None:
         max_line = self.server.config.max_line
@@ -227,12 +229,14 @@ class ServerConnection(asyncio.Protocol):
             self._maybe_resume_reading()
 
     def _error(self, err: Err) -> None:
-        # The error path only: count the reply, and say so when a client hit a limit.
+        # The error path only: count the reply, and say so when a client hit a limit, once
+        # per connection and kind (a client repeating a wrong token must not flood the log).
         self.counters.failed(err)
-        if err in _WARN:
+        if err in _WARN and err not in self._warned:
+            self._warned.add(err)
             st = self.state
             logger.warning(
-                "%s from %s: %s",
+                "%s from %s: %s (once per connection)",
                 _WARN[err],
                 st.peer or "a client",
                 err.message,
