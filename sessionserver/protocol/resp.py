@@ -23,20 +23,20 @@ cannot parse leaves the stream position unknown, so it is answered and the conne
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 from ..exceptions import ProtocolError
 from .replies import Err, Raw, Timed
 
 __all__ = [
+    "DEFAULT_MAX_ARGS",
     "PROTOCOL_ERROR",
-    "HiredisServerCodec",
     "RespProtocolError",
     "RespReplyParser",
     "RespServerCodec",
     "encode_reply",
     "encode_request",
-    "new_server_codec",
 ]
 
 #: Pseudo command name of a request the codec rejected: ``[PROTOCOL_ERROR, Err]``; the
@@ -59,57 +59,59 @@ _TOO_MANY = _err("Protocol error: too many arguments.")
 _TOO_LONG = _err("Protocol error: request too large.")
 
 
-def _length(buf: bytes, start: int, end: int) -> int:
-    """The decimal between start and end, or -1 if it is not one (no sign, no spaces)."""
-    token = buf[start:end]
-    if not token or len(token) > 12 or not token.isdigit():
-        return -1
-    return int(token)
+#: Longest header line (``*N`` or ``$N``) there is any point in waiting for the end of.
+_MAX_HEADER = 24
+#: Most arguments of one request by default; the daemon derives its own from ``--max-keys``.
+DEFAULT_MAX_ARGS = 4096
+
+#: The array headers of requests of up to 256 arguments (canonical only) and their counts,
+#: and the bulk string headers of short strings: the fast path looks them up rather than
+#: parse or format them.
+_COUNTS = {b"*%d" % n: n for n in range(1, 257)}
+_BULKS = [b"$%d" % n for n in range(4096)]
 
 
-def _split_clean(buf: bytes, max_args: int, max_request: int) -> tuple[list[list[Any]], int]:
+def _split(buf: bytes, max_args: int, max_request: int) -> tuple[list[list[bytes]], int]:
     """The fast path: the complete requests at the start of ``buf`` and the bytes they take.
 
-    Splitting the whole buffer at CR-LF in one C call turns a request into its tokens
-    (``*N``, then ``$len`` and the data, N times) whenever no bulk string holds a CR-LF itself;
-    the declared lengths are then checked against the tokens, so anything else (or anything
-    odd) stops here and is left to the exact parser.  Parsing a 13-argument request this way
-    is several times faster than walking it byte offset by byte offset in Python.
+    Splitting the whole buffer at CR-LF in one C call turns each request into its tokens
+    (``*N``, then ``$len`` and the data, N times) whenever no bulk string holds a CR-LF
+    itself.  The headers are looked up in :data:`_COUNTS` and the tokens taken on trust,
+    then the lengths are checked all at once against the data they precede: a canonical
+    encoding has only one parse, so the check passing means the exact parser would find the
+    same requests.  Anything else (a CR-LF inside a value, a request cut short, many
+    arguments, bytes that are not RESP2) ends the fast path where it is, or fails its check,
+    and the exact parser goes on from there.
     """
     tokens = buf.split(b"\r\n")
-    requests: list[list[Any]] = []
-    pos = 0
-    i = 0
     last = len(tokens) - 1  # the token after the final CR-LF: incomplete, or b""
+    counts = _COUNTS
+    requests: list[list[bytes]] = []
+    lengths: list[bytes] = []
+    i = 0
     while i < last:
-        head = tokens[i]
-        count_text = head[1:]
-        if head[:1] != b"*" or not count_text.isdigit() or len(count_text) > 9:
+        n = counts.get(tokens[i])
+        if n is None:
             break
-        n = int(count_text)
-        if n > max_args or i + 2 * n >= last + (0 if n else 1):
+        end = i + 1 + 2 * n
+        if end > last or n > max_args:
             break
-        lengths = tokens[i + 1 : i + 1 + 2 * n : 2]
-        args = tokens[i + 2 : i + 2 + 2 * n : 2]
-        if n:
-            joined = b"\r\n".join(lengths)
-            if joined[:1] != b"$" or joined.count(b"$") != n or joined.count(b"\r\n$") != n - 1:
-                break
-            digits = joined[1:].split(b"\r\n$")
-            if not b"".join(digits).isdigit():
-                break
-            sizes = list(map(len, args))
-            if list(map(int, digits)) != sizes:
-                break
-            size = len(head) + len(joined) + sum(sizes) + 2 * n + 4
-            if size > max_request:
-                break
-            requests.append(args)
-        else:
-            size = len(head) + 2
-        pos += size
-        i += 1 + 2 * n
-    return requests, pos
+        requests.append(tokens[i + 2 : end : 2])
+        lengths += tokens[i + 1 : end : 2]
+        i = end
+    if not requests:
+        return requests, 0
+    try:
+        expected = list(map(_BULKS.__getitem__, map(len, chain.from_iterable(requests))))
+    except IndexError:  # a long string
+        expected = [b"$%d" % len(arg) for arg in chain.from_iterable(requests)]
+    if lengths != expected:
+        return [], 0
+    if len(buf) > max_request and max(sum(map(len, request)) for request in requests) > max_request:
+        return [], 0  # the exact parser answers the requests before it, then refuses it
+    if i == last:
+        return requests, len(buf) - len(tokens[last])
+    return requests, sum(map(len, tokens[:i])) + 2 * i
 
 
 class RespServerCodec:
@@ -117,180 +119,149 @@ class RespServerCodec:
 
     :meth:`feed` returns each complete request as a list of bytes (``[name, arg, ...]``).  A
     request that cannot be parsed becomes ``[PROTOCOL_ERROR, err]`` and everything after it is
-    ignored.  ``max_request`` bounds the bytes of one request, ``max_args`` its arguments.
+    ignored.  ``max_request`` bounds the bytes of one request's arguments, ``max_args`` their
+    number.
+
+    Nothing is allocated or done in proportion to what a header claims: a count or a length
+    is checked against the limits as soon as its header line is complete, a request's
+    arguments are collected as their bytes arrive, and while a bulk string is incomplete the
+    chunks are only queued (joined once, when enough have come), so a request trickling in
+    byte by byte costs time linear in its size.
     """
 
-    __slots__ = ("_buf", "_need", "broken", "max_args", "max_request")
+    __slots__ = (
+        "_args",
+        "_chunks",
+        "_left",
+        "_need",
+        "_pending",
+        "_size",
+        "broken",
+        "max_args",
+        "max_request",
+    )
 
-    def __init__(self, max_request: int = 8 * 1024 * 1024, max_args: int = 1_000_000) -> None:
+    def __init__(
+        self, max_request: int = 8 * 1024 * 1024, max_args: int = DEFAULT_MAX_ARGS
+    ) -> None:
         self.max_request = max_request
         self.max_args = max_args
-        self._buf = b""
+        #: Received bytes not parsed yet, and how many.
+        self._chunks: list[bytes] = []
+        self._pending = 0
+        #: Parse again only once this many bytes are pending (the rest of a bulk string).
         self._need = 0
+        #: The request being read: its arguments so far, how many are still to come (-1: its
+        #: array header is still to come), and the bytes of its arguments.
+        self._args: list[bytes] = []
+        self._left = -1
+        self._size = 0
         self.broken = False
 
     @property
     def buffered(self) -> int:
-        return len(self._buf)
+        """Bytes held for requests not complete yet."""
+        return self._pending + self._size
 
     def feed(self, data: bytes) -> list[list[Any]]:
+        """Parse ``data``; return the requests it completes (see the class docstring)."""
+        if self._chunks or self._left >= 0 or self.broken:
+            return self._feed_partial(data)
+        requests, pos = _split(data, self.max_args, self.max_request)
+        if pos == len(data):
+            return requests
+        return self._parse(data, pos, requests)
+
+    def _feed_partial(self, data: bytes) -> list[list[Any]]:
         if self.broken:
             return []
-        buf = self._buf + data if self._buf else data
-        if len(buf) < self._need:
-            self._buf = buf
-            if len(buf) > self.max_request:
-                return self._fail(_TOO_LONG)
+        self._chunks.append(data)
+        self._pending += len(data)
+        if self._pending < self._need:
             return []
-        requests, pos = _split_clean(buf, self.max_args, self.max_request)
-        if pos == len(buf):
-            self._buf = b""
-            self._need = 0
-            return requests
-        return self._parse(buf, pos, requests)
+        buf = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks.clear()
+        self._pending = 0
+        self._need = 0
+        return self._parse(buf, 0, [])
 
     def _parse(self, buf: bytes, pos: int, requests: list[list[Any]]) -> list[list[Any]]:
-        """The exact byte-by-byte parser, from ``pos``: for what the fast path left (bulk
-        strings holding CR-LF, a request cut short, or bytes that are not RESP2)."""
+        """The exact parser, from ``pos``, resuming the request in progress if any."""
         end = len(buf)
         find = buf.find
+        args = self._args
+        left = self._left
+        size = self._size
         while pos < end:
-            if buf[pos] != 42:  # "*"
-                return self._fail(_BAD_ARRAY, requests)
-            nl = find(b"\r\n", pos)
-            if nl < 0:
-                if end - pos > 32:
-                    return self._fail(_BAD_LENGTH, requests)
-                break
-            count = _length(buf, pos + 1, nl)
-            if count < 0:
-                return self._fail(_BAD_LENGTH, requests)
-            if count > self.max_args:
-                return self._fail(_TOO_MANY, requests)
-            p = nl + 2
-            args: list[bytes] = []
-            complete = True
-            for _ in range(count):
-                if p >= end:
-                    complete = False
-                    break
-                if buf[p] != 36:  # "$"
-                    return self._fail(_BAD_BULK, requests)
-                nl = find(b"\r\n", p)
+            if left < 0:  # an array header: *N CR LF
+                if buf[pos] != 42:  # "*"
+                    return self._fail(_BAD_ARRAY, requests)
+                nl = find(b"\r\n", pos, pos + _MAX_HEADER)
                 if nl < 0:
-                    if end - p > 32:
+                    if end - pos >= _MAX_HEADER:
                         return self._fail(_BAD_LENGTH, requests)
-                    complete = False
                     break
-                size = _length(buf, p + 1, nl)
-                if size < 0:
+                left = _length(buf, pos + 1, nl)
+                if left < 0:
                     return self._fail(_BAD_LENGTH, requests)
-                if size > self.max_request:
+                if left > self.max_args:
+                    return self._fail(_TOO_MANY, requests)
+                pos = nl + 2
+                args = []
+                size = 0
+            elif left:  # a bulk string: $L CR LF, L bytes, CR LF
+                if buf[pos] != 36:  # "$"
+                    return self._fail(_BAD_BULK, requests)
+                nl = find(b"\r\n", pos, pos + _MAX_HEADER)
+                if nl < 0:
+                    if end - pos >= _MAX_HEADER:
+                        return self._fail(_BAD_LENGTH, requests)
+                    break
+                length = _length(buf, pos + 1, nl)
+                if length < 0:
+                    return self._fail(_BAD_LENGTH, requests)
+                if size + length > self.max_request:
                     return self._fail(_TOO_LONG, requests)
-                start = nl + 2
-                stop = start + size
+                stop = nl + 2 + length
                 if stop + 2 > end:
-                    self._need = stop + 2 - pos  # do not re-parse until that much is here
-                    complete = False
+                    self._need = stop + 2 - pos  # no parsing until that much is here
                     break
                 if buf[stop : stop + 2] != b"\r\n":
                     return self._fail(_BAD_LENGTH, requests)
-                args.append(buf[start:stop])
-                p = stop + 2
-            if not complete:
-                if p - pos > self.max_request or (self._need and self._need > self.max_request):
-                    return self._fail(_TOO_LONG, requests)
-                break
-            self._need = 0
-            if args:  # "*0" is an empty request: nothing to answer
-                requests.append(args)
-            pos = p
-        self._buf = buf[pos:] if pos < end else b""
-        if pos >= end:
-            self._need = 0
-        return requests
-
-    def _fail(self, err: Err, done: list[list[Any]] | None = None) -> list[list[Any]]:
-        self.broken = True
-        self._buf = b""
-        return [*(done or []), [PROTOCOL_ERROR, err]]
-
-
-_hiredis: Any
-try:
-    import hiredis as _hiredis
-except ImportError:  # pragma: no cover - hiredis is a dependency; this is the fallback
-    _hiredis = None
-
-_BYTES_ONLY = {bytes}
-_BAD_REQUEST = _err("Protocol error: invalid request.")
-
-
-class HiredisServerCodec:
-    """The same as :class:`RespServerCodec`, parsing with hiredis (C): a request is a RESP2
-    array, which is what hiredis parses replies as.  Several times faster on the per-request
-    path; the pure parser stays the reference and the fallback.
-
-    hiredis allocates an array when it reads its header; an absurd count only reserves
-    address space (the pages are never touched, the buffer limit ends the connection first),
-    and one too large for the machine is a MemoryError, answered as a protocol error.
-    Unlike the pure parser, hiredis does not check the CR-LF after a bulk string's data, so a
-    client that gets lengths wrong sees garbled arguments before its protocol error.
-    """
-
-    __slots__ = ("_reader", "broken", "max_args", "max_request")
-
-    def __init__(self, max_request: int = 8 * 1024 * 1024, max_args: int = 1_000_000) -> None:
-        self.max_request = max_request
-        self.max_args = max_args
-        self._reader = _hiredis.Reader(protocolError=RespProtocolError, replyError=ReplyError)
-        self.broken = False
-
-    @property
-    def buffered(self) -> int:
-        return int(self._reader.len())
-
-    def feed(self, data: bytes) -> list[list[Any]]:
-        if self.broken:
-            return []
-        reader = self._reader
-        reader.feed(data)
-        requests: list[list[Any]] = []
-        gets = reader.gets
-        while True:
-            try:
-                request = gets()
-            except (RespProtocolError, MemoryError):
-                return self._fail(_BAD_REQUEST, requests)
-            if request is False:
-                break
-            if request.__class__ is not list or set(map(type, request)) != _BYTES_ONLY:
-                if request == []:
-                    continue  # "*0": nothing to answer
-                return self._fail(
-                    _BAD_ARRAY if request.__class__ is not list else _BAD_BULK, requests
-                )
-            if len(request) > self.max_args:
-                return self._fail(_TOO_MANY, requests)
-            if sum(map(len, request)) > self.max_request:
-                return self._fail(_TOO_LONG, requests)
-            requests.append(request)
-        # hiredis keeps up to about 1 KiB of consumed bytes before it compacts its buffer.
-        if reader.len() > self.max_request + 2048:
-            return self._fail(_TOO_LONG, requests)
+                args.append(buf[nl + 2 : stop])
+                size += length
+                left -= 1
+                pos = stop + 2
+            if not left:
+                if args:  # "*0" is an empty request: nothing to answer
+                    requests.append(args)
+                args = []
+                left = -1
+                size = 0
+        self._args = args
+        self._left = left
+        self._size = size
+        if pos < end:
+            rest = buf[pos:]
+            self._chunks.append(rest)
+            self._pending = len(rest)
         return requests
 
     def _fail(self, err: Err, done: list[list[Any]]) -> list[list[Any]]:
         self.broken = True
-        self._reader = _hiredis.Reader()
+        self._chunks.clear()
+        self._pending = 0
+        self._args = []
         return [*done, [PROTOCOL_ERROR, err]]
 
 
-def new_server_codec(max_request: int) -> RespServerCodec | HiredisServerCodec:
-    """The fastest request parser available."""
-    if _hiredis is not None:
-        return HiredisServerCodec(max_request=max_request)
-    return RespServerCodec(max_request=max_request)
+def _length(buf: bytes, start: int, end: int) -> int:
+    """The decimal between start and end, or -1 if it is not one in canonical form (no sign,
+    no spaces, no leading zeros: what Redis accepts)."""
+    token = buf[start:end]
+    if not token or len(token) > 18 or not token.isdigit() or (token[0] == 48 and end - start > 1):
+        return -1
+    return int(token)
 
 
 def encode_reply(result: Any) -> bytes:

@@ -96,6 +96,12 @@ class ServerConfig:
             return self.storage
         return f"sqlite://{(self.data_dir / 'sessions.db').absolute()}"
 
+    @property
+    def max_args(self) -> int:
+        """Most arguments of one RESP2 request: the longest that can be valid is a ``write``
+        that removes every key of a full session and sets as many new ones."""
+        return 3 * self.max_keys + 8
+
     def with_values(self, values: Mapping[str, Any]) -> ServerConfig:
         return replace(self, **values)
 

@@ -31,7 +31,7 @@ from ..protocol.replies import (
     VALUE_TOO_LARGE,
     Err,
 )
-from ..protocol.resp import HiredisServerCodec, RespServerCodec, new_server_codec
+from ..protocol.resp import RespServerCodec
 from ..protocol.resp import encode_reply as resp_reply
 from ..protocol.text import TextServerCodec
 from ..protocol.text import encode_reply as text_reply
@@ -71,9 +71,7 @@ class ServerConnection(asyncio.Protocol):
         self.manager = server.manager
         self.counters = server.counters
         # The first byte decides the framing: "*" is RESP2, anything else text.
-        self.codec: TextServerCodec | RespServerCodec | HiredisServerCodec | _Sniffer = _Sniffer(
-            self
-        )
+        self.codec: TextServerCodec | RespServerCodec | _Sniffer = _Sniffer(self)
         self.encode = text_reply
         self.ok = text_reply(None)
         self.state = ConnectionState(server.manager, server.tables, token=server.token)
@@ -93,7 +91,7 @@ class ServerConnection(asyncio.Protocol):
     def use_framing(self, first_byte: int) -> None:
         max_line = self.server.config.max_line
         if first_byte == 42:  # "*"
-            self.codec = new_server_codec(max_line)
+            self.codec = RespServerCodec(max_line, self.server.config.max_args)
             self.encode = resp_reply
             self.ok = resp_reply(None)
             self.state.resp = True

@@ -12,7 +12,6 @@ from sessionserver.protocol import replies as R
 from sessionserver.protocol.resp import (
     INCOMPLETE,
     PROTOCOL_ERROR,
-    HiredisServerCodec,
     ReplyError,
     RespProtocolError,
     RespReplyParser,
@@ -31,47 +30,47 @@ REQUESTS: list[tuple[list[bytes], bytes]] = [
 ]
 
 
-#: Both request parsers (pure Python, hiredis) must behave the same on every case.
-CODECS = [RespServerCodec, HiredisServerCodec]
+def feed_whole(wire: bytes, **limits: int) -> list[list[Any]]:
+    return RespServerCodec(**limits).feed(wire)
 
 
-@pytest.fixture(params=CODECS, ids=["pure", "hiredis"])
-def codec_class(request: pytest.FixtureRequest) -> Any:
-    return request.param
-
-
-def feed_whole(codec_class: Any, wire: bytes) -> list[list[Any]]:
-    return codec_class().feed(wire)  # type: ignore[no-any-return]
-
-
-def feed_bytewise(codec_class: Any, wire: bytes) -> list[list[Any]]:
-    codec = codec_class()
+def feed_bytewise(wire: bytes, **limits: int) -> list[list[Any]]:
+    codec = RespServerCodec(**limits)
     out: list[list[Any]] = []
     for i in range(len(wire)):
         out.extend(codec.feed(wire[i : i + 1]))
     return out
 
 
+FEEDS = [feed_whole, feed_bytewise]
+
+
 @pytest.mark.parametrize(("args", "wire"), REQUESTS)
-@pytest.mark.parametrize("feed", [feed_whole, feed_bytewise])
-def test_requests_both_ways(codec_class: Any, args: list[bytes], wire: bytes, feed: Any) -> None:
+@pytest.mark.parametrize("feed", FEEDS)
+def test_requests_both_ways(args: list[bytes], wire: bytes, feed: Any) -> None:
     assert encode_request(*args) == wire
-    assert feed(codec_class, wire) == [args]
+    assert feed(wire) == [args]
 
 
 @pytest.mark.parametrize(("args", "wire"), REQUESTS)
-def test_trailing_bytes_stay_buffered(codec_class: Any, args: list[bytes], wire: bytes) -> None:
-    codec = codec_class()
-    tail = b"*1\r\n$4\r\npi"
-    assert codec.feed(wire + tail) == [args]
-    if codec_class is RespServerCodec:  # hiredis compacts its buffer lazily
-        assert codec.buffered == len(tail)
+def test_trailing_bytes_stay_buffered(args: list[bytes], wire: bytes) -> None:
+    codec = RespServerCodec()
+    assert codec.feed(wire + b"*1\r\n$4\r\npi") == [args]
+    assert codec.buffered
     assert codec.feed(b"ng\r\n") == [[b"ping"]]
+    assert codec.buffered == 0
 
 
-def test_pipelined_and_empty_arrays(codec_class: Any) -> None:
-    wire = b"*0\r\n" + b"".join(w for _, w in REQUESTS)
-    assert feed_whole(codec_class, wire) == [a for a, _ in REQUESTS]
+def test_pipelined_and_empty_arrays() -> None:
+    wire = b"*0\r\n" + b"".join(w for _, w in REQUESTS) + b"*0\r\n"
+    for feed in FEEDS:
+        assert feed(wire) == [a for a, _ in REQUESTS]
+
+
+def test_a_value_holding_crlf_among_plain_requests() -> None:
+    plain = encode_request(b"get", b"k")
+    wire = plain + encode_request(b"put", b"k", b"a\r\n$1\r\nb") + plain
+    assert feed_whole(wire) == [[b"get", b"k"], [b"put", b"k", b"a\r\n$1\r\nb"], [b"get", b"k"]]
 
 
 def test_encode_request_takes_str_and_int() -> None:
@@ -84,34 +83,80 @@ def test_encode_request_takes_str_and_int() -> None:
         b"get foo\r\n",  # inline command: not RESP2
         b"*x\r\n",
         b"*-1\r\n",
+        b"*+1\r\n$4\r\nping\r\n",
+        b"*01\r\n$4\r\nping\r\n",
+        b"* 1\r\n$4\r\nping\r\n",
         b"*1\r\n:3\r\n",
         b"*1\r\n$-1\r\n",
+        b"*1\r\n*1\r\n$1\r\na\r\n",  # nested
         b"*1\r\n$3\r\nabcX\r\n",
+        b"*1\r\n$3\r\nabcXY",  # the CR-LF after the data is checked
         b"*1\r\n$ 3\r\nabc\r\n",
+        b"*1\r\n$+3\r\nabc\r\n",
         b"*" + b"9" * 40,
+        b"*1\r\n$" + b"9" * 40,
     ],
 )
-def test_malformed_requests_end_the_stream(codec_class: Any, wire: bytes) -> None:
-    codec = codec_class()
+@pytest.mark.parametrize("feed", FEEDS)
+def test_malformed_requests_end_the_stream(wire: bytes, feed: Any) -> None:
     good = b"*1\r\n$4\r\nping\r\n"
-    result = codec.feed(good + wire + good + good)
+    result = feed(good + wire + good + good)
     assert result[0] == [b"ping"]
-    # The error ends the stream: nothing after it is parsed.  (hiredis does not check the
-    # CR-LF after a bulk string, so it may hand over one garbled request before it fails.)
-    assert result[-1][0] == PROTOCOL_ERROR
-    assert len(result) == 2 or (codec_class is HiredisServerCodec and len(result) == 3)
-    assert codec.feed(good) == []
+    assert result[-1][0] == PROTOCOL_ERROR  # nothing after the error is parsed
+    assert len(result) == 2
 
 
-def test_limits(codec_class: Any) -> None:
-    codec = codec_class(max_request=100, max_args=2)
-    assert codec.feed(b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n")[0][0] == PROTOCOL_ERROR
-    codec = codec_class(max_request=100)
-    out = codec.feed(b"*1\r\n$5000\r\n" + b"x" * 3000)
-    assert out and out[0][0] == PROTOCOL_ERROR  # over the limit before it is complete
-    codec = codec_class(max_request=100)
-    out = codec.feed(b"*2\r\n$3\r\nput\r\n$200\r\n" + b"x" * 200 + b"\r\n")
-    assert out and out[0][0] == PROTOCOL_ERROR  # over the limit, arrived complete
+def test_a_broken_stream_stays_broken() -> None:
+    codec = RespServerCodec()
+    assert codec.feed(b"*x\r\n")[0][0] == PROTOCOL_ERROR
+    assert codec.feed(b"*1\r\n$4\r\nping\r\n") == []
+
+
+@pytest.mark.parametrize("feed", FEEDS)
+def test_limits(feed: Any) -> None:
+    out = feed(b"*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n", max_request=100, max_args=2)
+    assert out == [[PROTOCOL_ERROR, out[0][1]]] and "too many arguments" in out[0][1].message
+    out = feed(b"*2\r\n$3\r\nput\r\n$200\r\n" + b"x" * 200 + b"\r\n", max_request=100)
+    assert out[0][0] == PROTOCOL_ERROR and "too large" in out[0][1].message
+    # the limit is on the sum of a request's arguments
+    out = feed(b"*3\r\n$3\r\nput\r\n$50\r\n" + b"x" * 50 + b"\r\n$50\r\n", max_request=100)
+    assert out[0][0] == PROTOCOL_ERROR and "too large" in out[0][1].message
+    wire = encode_request(b"put", b"k", b"x" * 90)
+    assert feed(wire, max_request=100) == [[b"put", b"k", b"x" * 90]]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"*2147483647\r\n", b"*4097\r\n", b"*1\r\n$2147483647\r\n", b"*1\r\n$8388609\r\n"],
+)
+def test_headers_are_checked_before_their_bytes_arrive(header: bytes) -> None:
+    """A count or a length beyond the limits is refused as soon as its header line is
+    complete: nothing is allocated or waited for on the strength of a claim."""
+    codec = RespServerCodec(max_request=8 * 1024 * 1024, max_args=4096)
+    out = codec.feed(header)
+    assert out and out[-1][0] == PROTOCOL_ERROR
+    assert codec.buffered == 0
+
+
+@pytest.mark.timeout(60)
+def test_a_large_request_trickling_in_costs_linear_time() -> None:
+    """A bulk string arriving in small pieces is joined once, and a request of many
+    arguments arriving one piece at a time is parsed once: a quadratic parser would take
+    hours here (65,536 pieces of 8 MiB; 100,000 arguments)."""
+    value = b"v" * (8 * 1024 * 1024 - 16)
+    wire = encode_request(b"put", b"k", value)
+    codec = RespServerCodec()
+    out: list[list[Any]] = []
+    for i in range(0, len(wire), 128):
+        out.extend(codec.feed(wire[i : i + 128]))
+    assert out == [[b"put", b"k", value]]
+    args = [b"%d" % i for i in range(100_000)]
+    wire = encode_request(*args)
+    codec = RespServerCodec(max_args=100_000)
+    out = []
+    for i in range(0, len(wire), 7):
+        out.extend(codec.feed(wire[i : i + 7]))
+    assert out == [args]
 
 
 # (reply value, wire, what a client parses it to)
@@ -163,22 +208,29 @@ def test_reply_parser_rejects_what_is_not_resp2(wire: bytes) -> None:
 @given(st.lists(st.binary(max_size=30), min_size=1, max_size=8), st.integers(1, 16))
 def test_fuzz_round_trip_in_any_chunks(args: list[bytes], chunk: int) -> None:
     wire = encode_request(*args) * 2
-    for codec in (RespServerCodec(), HiredisServerCodec()):
-        out: list[list[Any]] = []
-        for i in range(0, len(wire), chunk):
-            out.extend(codec.feed(wire[i : i + chunk]))
-        assert out == [args, args]
+    codec = RespServerCodec()
+    out: list[list[Any]] = []
+    for i in range(0, len(wire), chunk):
+        out.extend(codec.feed(wire[i : i + chunk]))
+    assert out == [args, args]
 
 
-@given(st.binary(max_size=400))
-def test_fuzz_server_codecs_never_raise_and_agree(data: bytes) -> None:
-    pure = RespServerCodec(max_request=1000).feed(data)
-    fast = HiredisServerCodec(max_request=1000).feed(data)
-    for request in pure + fast:
+@given(st.binary(max_size=400), st.integers(1, 64))
+def test_fuzz_never_raises_and_any_chunking_agrees(data: bytes, chunk: int) -> None:
+    """Junk gives requests of bytes or one protocol error; the fast path (a whole buffer) and
+    the exact parser (pieces) find the same requests."""
+    whole = feed_whole(data, max_request=1000)
+    codec = RespServerCodec(max_request=1000)
+    pieces: list[list[Any]] = []
+    for i in range(0, len(data), chunk):
+        pieces.extend(codec.feed(data[i : i + chunk]))
+    for request in whole:
         assert request[0] == PROTOCOL_ERROR or all(isinstance(a, bytes) for a in request)
-    # the same requests before any error (the messages may differ)
-    ok = [r for r in pure if r[0] != PROTOCOL_ERROR]
-    assert [r for r in fast if r[0] != PROTOCOL_ERROR][: len(ok)] == ok[: len(fast)]
+    ok = [r for r in whole if r[0] != PROTOCOL_ERROR]
+    assert [r for r in pieces if r[0] != PROTOCOL_ERROR] == ok
+    assert [r[0] for r in whole if r[0] == PROTOCOL_ERROR] == [
+        r[0] for r in pieces if r[0] == PROTOCOL_ERROR
+    ]
 
 
 @given(st.binary(max_size=400))
