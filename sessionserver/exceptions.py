@@ -18,7 +18,7 @@
     │       ├── ReadTimeout           no reply in time (the connection is dropped)
     │       └── PoolTimeout           no pooled connection became free in time
     └── ServerError                   the server replied ``err``/``-ERR``; .message says why
-        ├── AuthenticationError       missing or wrong token
+        ├── AuthenticationError       missing or wrong token, no admin role, protected mode
         ├── NoSessionOpen
         ├── SessionNotFound           unknown, expired or destroyed id
         │   └── SessionGone           it went away while open (destroyed, expired)
@@ -32,7 +32,7 @@
         │   └── SerializeError        PHP serialize() text that is not a flat array
         │       └── NestedArrayError
         ├── StorageUnavailable        the server's storage cannot save now
-        └── ServerBusy                too many connections, or the server is stopping
+        └── ServerBusy                too many connections or sessions, or the server stopping
 
 No client call lets a raw ``OSError``, ``socket.timeout`` or ``asyncio.TimeoutError`` escape:
 they become :class:`TransportError` subclasses.  None of these names shadow a builtin.
@@ -242,6 +242,10 @@ ERROR_NAMES: dict[str, type[ServerError]] = {
     "line_too_long": PayloadTooLarge,
     "auth_required": AuthenticationError,
     "auth_failed": AuthenticationError,
+    "admin_required": AuthenticationError,
+    "protected_mode": AuthenticationError,
+    "too_many_from_address": ServerBusy,
+    "too_many_sessions": ServerBusy,
     "too_many_connections": ServerBusy,
     "shutting_down": ServerBusy,
     "internal": ServerError,

@@ -22,6 +22,8 @@ class Command:
         min_args: how many arguments must follow the name; fewer gets ``err Missing argument.``
         needs_session: whether the command needs an open session (``err No session opened.``).
         summary: one line for the docs and ``--help`` texts.
+        admin: whether the command needs the admin role: it reaches sessions by other means
+            than their ids (listing, reading without an access) or many at once.
     """
 
     name: str
@@ -29,6 +31,7 @@ class Command:
     min_args: int
     needs_session: bool
     summary: str
+    admin: bool = False
 
 
 COMMANDS: dict[str, Command] = {
@@ -50,7 +53,12 @@ COMMANDS: dict[str, Command] = {
         Command("abort", "", 0, True, "drop uncommitted changes, unlock and close the session"),
         Command("ttl", "[seconds]", 0, True, "the seconds left, or set the idle lifetime"),
         Command(
-            "gc", "<seconds>", 1, False, "delete sessions idle longer than that; replies count"
+            "gc",
+            "<seconds>",
+            1,
+            False,
+            "delete sessions idle longer than that; replies count (admin)",
+            admin=True,
         ),
         Command(
             "read",
@@ -73,9 +81,30 @@ COMMANDS: dict[str, Command] = {
             False,
             "a new session holding the pairs; replies its id",
         ),
-        Command("peek", "<id>", 1, False, "the whole session, not counted as an access (admin)"),
-        Command("expires", "<id>", 1, False, "seconds left, not counted as an access (admin)"),
-        Command("sessions", "[cursor] [count]", 0, False, "live ids, a page at a time (admin)"),
+        Command(
+            "peek",
+            "<id>",
+            1,
+            False,
+            "the whole session, not counted as an access (admin)",
+            admin=True,
+        ),
+        Command(
+            "expires",
+            "<id>",
+            1,
+            False,
+            "seconds left, not counted as an access (admin)",
+            admin=True,
+        ),
+        Command(
+            "sessions",
+            "[cursor] [count]",
+            0,
+            False,
+            "live ids, a page at a time (admin)",
+            admin=True,
+        ),
         Command("user_sessions", "<user>", 1, False, "the ids of a user's sessions"),
         Command(
             "destroy_user",

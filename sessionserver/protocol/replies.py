@@ -92,6 +92,16 @@ MALFORMED_SERIALIZED = _err("malformed_serialized", "Malformed serialized data."
 NESTED_ARRAY = _err("nested_array", "Nested arrays are not supported.")
 AUTH_REQUIRED = _err("auth_required", "Authentication required.", "NOAUTH")
 AUTH_FAILED = _err("auth_failed", "Invalid token.", "WRONGPASS")
+ADMIN_REQUIRED = _err("admin_required", "Admin token required.", "NOPERM")
+PROTECTED_MODE = _err(
+    "protected_mode",
+    "Protected mode: the server has no --auth-token, so it accepts connections from its own "
+    "host only. Set --auth-token (or SESSIONSERVER_AUTH_TOKEN) on the server and the clients, "
+    "or start it with --no-protected-mode if the network is trusted.",
+    "DENIED",
+)
+TOO_MANY_FROM_ADDRESS = _err("too_many_from_address", "Too many connections from this address.")
+TOO_MANY_SESSIONS = _err("too_many_sessions", "Too many sessions.")
 TOO_MANY_CONNECTIONS = _err("too_many_connections", "Too many connections.")
 SESSION_OPEN_HERE = _err("session_open_here", "Session is open on this connection.")
 NOT_TEXT = _err("not_text", "Value is not text; use the RESP framing.")

@@ -172,21 +172,35 @@ class RespServerCodec:
             return requests
         return self._parse(data, pos, requests)
 
-    def _feed_partial(self, data: bytes) -> list[list[Any]]:
+    def feed_one(self, data: bytes) -> list[list[Any]]:
+        """Like :meth:`feed`, but parse at most one request and keep the rest buffered, for a
+        connection whose limits change after a request (the one that authenticates it).
+        ``feed_one(b"")`` parses the next buffered request, :meth:`resume` all of them."""
+        return self._feed_partial(data, 1)
+
+    def resume(self) -> list[list[Any]]:
+        """The requests complete in what :meth:`feed_one` left buffered."""
+        return self._feed_partial(b"") if self._chunks else []
+
+    def _feed_partial(self, data: bytes, limit: int = -1) -> list[list[Any]]:
         if self.broken:
             return []
-        self._chunks.append(data)
-        self._pending += len(data)
-        if self._pending < self._need:
+        if data:
+            self._chunks.append(data)
+            self._pending += len(data)
+        if self._pending < self._need or not self._chunks:
             return []
         buf = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
         self._chunks.clear()
         self._pending = 0
         self._need = 0
-        return self._parse(buf, 0, [])
+        return self._parse(buf, 0, [], limit)
 
-    def _parse(self, buf: bytes, pos: int, requests: list[list[Any]]) -> list[list[Any]]:
-        """The exact parser, from ``pos``, resuming the request in progress if any."""
+    def _parse(
+        self, buf: bytes, pos: int, requests: list[list[Any]], limit: int = -1
+    ) -> list[list[Any]]:
+        """The exact parser, from ``pos``, resuming the request in progress if any; it stops
+        after ``limit`` requests when that is positive."""
         end = len(buf)
         find = buf.find
         args = self._args
@@ -233,11 +247,14 @@ class RespServerCodec:
                 left -= 1
                 pos = stop + 2
             if not left:
-                if args:  # "*0" is an empty request: nothing to answer
-                    requests.append(args)
+                args_done = args
                 args = []
                 left = -1
                 size = 0
+                if args_done:  # "*0" is an empty request: nothing to answer
+                    requests.append(args_done)
+                    if len(requests) == limit:
+                        break
         self._args = args
         self._left = left
         self._size = size

@@ -95,6 +95,39 @@ class TextServerCodec:
                 self._pending = len(tail)
         return self._parse(lines, len(data) > self.max_line)
 
+    def feed_one(self, data: bytes) -> list[Request]:
+        """Like :meth:`feed`, but parse at most one line and keep the rest buffered, for a
+        connection whose limits change after a request (the one that authenticates it).
+        ``feed_one(b"")`` parses the next buffered line, :meth:`resume` all of them.  Callers
+        feed it pieces of a bounded size: each call copies what stays buffered."""
+        if self._discarding:
+            return self._feed_partial(data)
+        if data:
+            self._chunks.append(data)
+            self._pending += len(data)
+        if not self._chunks:
+            return []
+        buf = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks.clear()
+        self._pending = 0
+        newline = buf.find(b"\n")
+        if newline < 0:
+            return self._feed_partial(buf)
+        rest = buf[newline + 1 :]
+        if rest:
+            self._chunks.append(rest)
+            self._pending = len(rest)
+        return self._parse([buf[:newline]], True)
+
+    def resume(self) -> list[Request]:
+        """The requests complete in what :meth:`feed_one` left buffered."""
+        if not self._chunks:
+            return []
+        buf = b"".join(self._chunks)
+        self._chunks.clear()
+        self._pending = 0
+        return self.feed(buf)
+
     def _feed_partial(self, data: bytes) -> list[Request]:
         newline = data.find(b"\n")
         if newline < 0:

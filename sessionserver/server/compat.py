@@ -25,9 +25,19 @@ _NOPROTO = Raw(
 
 
 def authenticate(st: ConnectionState, token: bytes) -> bool:
-    """Check a token; on success the connection may use every command."""
-    expected = st.token
-    if expected is not None and not hmac.compare_digest(token, expected):
+    """Check a token and give the connection its role: the admin token's (every command),
+    or the auth token's (the app role; the admin role too when no admin token is set).
+
+    Both comparisons always run, in constant time, so that the time taken tells nothing
+    about either token.  A wrong token changes nothing: a connection keeps its role.
+    """
+    admin = st.admin_token
+    app = st.token
+    is_admin = hmac.compare_digest(token, admin) if admin is not None else False
+    is_app = hmac.compare_digest(token, app) if app is not None else False
+    if is_admin or (admin is None and (is_app or app is None)):
+        st.tables = st.admin_tables
+    elif not is_app:
         return False
     st.authenticated()
     return True

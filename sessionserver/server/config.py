@@ -74,12 +74,17 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    protected_mode: bool = True
     fsync: Literal["always", "everysec", "no"] = "everysec"
     max_line: int = 8 * 1024 * 1024
     max_value: int = 1024 * 1024
     max_keys: int = 1000
     max_session: int = 4 * 1024 * 1024
+    max_sessions: int | None = None
     max_connections: int = 10000
+    max_connections_per_address: int = 1000
+    output_high_water: int = 1024 * 1024
+    output_limit: int = 16 * 1024 * 1024
     idle_timeout: float = 300.0
     graceful_timeout: float = 10.0
     user_keys: tuple[str, ...] = ("_user_id", "_auth_user_id")
@@ -95,6 +100,17 @@ class ServerConfig:
         if self.storage:
             return self.storage
         return f"sqlite://{(self.data_dir / 'sessions.db').absolute()}"
+
+    def __post_init__(self) -> None:
+        # Limits that only make sense together; one line for the operator, as for any value.
+        if self.output_limit < self.output_high_water + 2 * self.max_session:
+            raise ConfigError(
+                "--output-limit must be at least --output-high-water plus twice --max-session "
+                f"({self.output_high_water + 2 * self.max_session} bytes here): a whole "
+                "session is one reply"
+            )
+        if self.auth_token is not None and self.auth_token == self.admin_token:
+            raise ConfigError("--admin-token must differ from --auth-token")
 
     @property
     def max_args(self) -> int:
@@ -307,8 +323,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "admin_token",
         _secret,
-        "Token of the admin role. The admin HTTP listener's /metrics, dashboard and API then "
-        "require 'Authorization: Bearer <token>' (without it, --auth-token if set).",
+        "Token of the admin role: listing sessions (sessions), reading them without an access "
+        "(peek, expires) and gc need it on the session port, and the admin HTTP listener's "
+        "/metrics, dashboard and API require 'Authorization: Bearer <token>'. Without it, the "
+        "auth token (or, with no token at all, every connection) has the admin role.",
         "TOKEN",
     ),
     Option(
@@ -326,6 +344,13 @@ OPTIONS: tuple[Option, ...] = (
         "FILE",
     ),
     Option(
+        "protected_mode",
+        _bool,
+        "With no --auth-token, refuse connections from other hosts with an error that says "
+        "how to fix it (default on; turn it off only on a network you trust).",
+        flag=True,
+    ),
+    Option(
         "fsync",
         _choice("always", "everysec", "no"),
         "What survives a power loss: always (fsync before each ok), everysec (up to a "
@@ -336,7 +361,39 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_value", parse_size, "Largest value.", "SIZE"),
     Option("max_keys", _int(1, 10_000_000), "Most keys in one session.", "N"),
     Option("max_session", parse_size, "Largest session (keys and values).", "SIZE"),
-    Option("max_connections", _int(1, 1_000_000), "Most client connections at once.", "N"),
+    Option(
+        "max_sessions",
+        _optional(_int(1, 1 << 40)),
+        "Most live sessions; new and create beyond it get 'err Too many sessions.' "
+        "(default: no limit).",
+        "N",
+    ),
+    Option(
+        "max_connections",
+        _int(1, 1_000_000),
+        "Most client connections at once (lowered to what the file-descriptor limit allows).",
+        "N",
+    ),
+    Option(
+        "max_connections_per_address",
+        _int(1, 1_000_000),
+        "Most client connections from one IP address at once.",
+        "N",
+    ),
+    Option(
+        "output_high_water",
+        parse_size,
+        "Stop reading and running a connection's pipelined requests while this much of its "
+        "replies is unsent; go on when the client has read them.",
+        "SIZE",
+    ),
+    Option(
+        "output_limit",
+        parse_size,
+        "Disconnect a client whose unsent replies pass this (at least --output-high-water "
+        "plus twice --max-session).",
+        "SIZE",
+    ),
     Option(
         "idle_timeout",
         _float(0, 365 * 86400),

@@ -2,12 +2,25 @@
 
 An ``asyncio.Protocol`` rather than streams: a stream reader costs an ``await`` per read and a
 task per connection, which alone would miss the speed targets.  Each ``data_received`` parses
-every complete line, runs the commands in order and writes all their replies in one call.  When
-a command has to wait (a lock, a storage thread), the remaining lines wait behind it, so replies
-always come back in request order.
+every complete request, runs the commands in order and writes all their replies in one call.
+When a command has to wait (a lock, a storage thread), the remaining requests wait behind it,
+so replies always come back in request order.
 
 Replies to writes on a write-behind storage are held back until the storage's durability
 barrier for that write completes; a failed barrier closes the connection without the ``ok``.
+
+No client can hold the event loop or the daemon's memory (issue 10):
+
+- Work per turn of the loop is bounded: at most ``_SLICE`` bytes are parsed and ``_BUDGET``
+  requests run, then the connection stops reading and goes on in a later turn, after the
+  other connections have had theirs.  Small pipelines, the normal case, take the direct path.
+- Output is bounded: a connection whose unsent replies pass ``--output-high-water`` stops
+  running requests (and reading) until the client has read them; one whose unsent replies
+  pass ``--output-limit`` (a client that never reads a reply larger than that) is dropped.
+- Before ``auth`` (when the server has a token), requests are parsed one at a time with small
+  limits (see ``framing``); the request after a good ``auth`` has the full ones.  After
+  ``MAX_AUTH_FAILURES`` wrong tokens the connection is closed.
+- On shutdown, what was read and what waits in the socket is answered (see :meth:`shutdown`).
 """
 
 from __future__ import annotations
@@ -26,93 +39,124 @@ from ..protocol.replies import (
     SESSION_TOO_LARGE,
     SHUTTING_DOWN,
     STORAGE_UNAVAILABLE,
-    TOO_MANY_CONNECTIONS,
     TOO_MANY_KEYS,
     VALUE_TOO_LARGE,
     Err,
 )
-from ..protocol.resp import RespServerCodec
+from ..protocol.resp import PROTOCOL_ERROR, RespServerCodec
 from ..protocol.resp import encode_reply as resp_reply
 from ..protocol.text import TextServerCodec
 from ..protocol.text import encode_reply as text_reply
 from ..storage import StorageError
-from ..storage.worker import Barrier
+from .admission import Refusal
+from .framing import PRE_AUTH_LINE, Codec, Sniffer, new_codec, raise_limits
+from .inbox import Inbox, unread
+from .output import Output
 from .sessions.state import QUIT, ConnectionState
 from .tables import UNKNOWN
 
 if TYPE_CHECKING:
     from .server import Server
 
-__all__ = ["ServerConnection"]
+__all__ = ["MAX_AUTH_FAILURES", "ServerConnection"]
 
 logger = logging.getLogger(__name__)
 
 _Future = asyncio.Future
+#: Bytes parsed, and requests run, per turn of the event loop and connection.
+_SLICE = 16 * 1024
+_BUDGET = 128
+#: Bytes read while a command waits before the connection stops reading.
+_INPUT_LIMIT = 64 * 1024
+#: Wrong tokens a connection may send before it is closed.
+MAX_AUTH_FAILURES = 5
 #: The error replies that mean a client was refused by a limit or a wrong token: logged at
 #: warning, as what the operator may have to act on.
 _WARN = {
     AUTH_FAILED: "authentication failed",
-    TOO_MANY_CONNECTIONS: "connection limit reached",
     LINE_TOO_LONG: "limit reached",
     VALUE_TOO_LARGE: "limit reached",
     TOO_MANY_KEYS: "limit reached",
     SESSION_TOO_LARGE: "limit reached",
     LOCKED: "lock wait timed out",
 }
-#: Queue this many requests behind a waiting command before we stop reading from the socket.
-_QUEUE_LIMIT = 1024
 
 
 class ServerConnection(asyncio.Protocol):
     """The protocol instance of one client connection."""
 
+    output: Output  # from connection_made on
+
     def __init__(self, server: Server) -> None:
         self.server = server
         self.manager = server.manager
         self.counters = server.counters
+        config = server.config
         # The first byte decides the framing: "*" is RESP2, anything else text.
-        self.codec: TextServerCodec | RespServerCodec | _Sniffer = _Sniffer(self)
+        self.codec: Codec | Sniffer | Refusal = Sniffer(self)
         self.encode = text_reply
         self.ok = text_reply(None)
-        self.state = ConnectionState(server.manager, server.tables, token=server.token)
+        every = server.token is None and server.admin_token is None  # no roles at all
+        self.state = ConnectionState(
+            server.manager,
+            server.tables if every else server.app_tables,
+            token=server.token,
+            admin_token=server.admin_token,
+            admin_tables=server.tables,
+        )
+        #: Still to authenticate: requests are parsed one at a time, with small limits.
+        self.gated = config.auth_token is not None
         self.transport: asyncio.Transport | None = None
+        self.host = ""
         #: Requests read so far (the idle sweep notices when it stops moving).
         self.commands = 0
+        self.auth_failures = 0
         self.idle_mark = (-1, 0.0)
         self._waiting: asyncio.Future[Any] | None = None
+        #: Requests read and not run yet; bytes read and not parsed yet.
         self._queue: list[list[Any]] = []
-        self._held: list[tuple[bytes, Barrier | None]] = []
+        self._input = Inbox()
+        self._more = False  # the gated codec may hold another complete request
+        self._scheduled: asyncio.Handle | None = None
         self._read_paused = False
-        self._write_paused = False
         self._shutting_down = False
+        self._counted = False
+        self._eof = False
         #: The warnings this connection has had logged (see ``_error``).
         self._warned: set[Err] = set()
 
-    def use_framing(self, first_byte: int) -> None:
-        max_line = self.server.config.max_line
-        if first_byte == 42:  # "*"
-            self.codec = RespServerCodec(max_line, self.server.config.max_args)
+    def use_framing(self, first_byte: int) -> Codec:
+        self.codec = codec = new_codec(first_byte, self.server.config, gated=self.gated)
+        if isinstance(codec, RespServerCodec):
             self.encode = resp_reply
             self.ok = resp_reply(None)
             self.state.resp = True
-        else:
-            self.codec = TextServerCodec(max_line)
+        return codec
 
     # -- asyncio.Protocol -----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport = cast(asyncio.Transport, transport)
-        counters = self.counters
         peer = transport.get_extra_info("peername")
+        self.host = peer[0] if isinstance(peer, tuple) else ""
         self.state.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
-        if counters.connections >= self.server.config.max_connections:
+        config = self.server.config
+        self.output = Output(
+            transport,
+            high=config.output_high_water,
+            limit=config.output_limit,
+            host=self.host,
+            drained=self._drained,
+        )
+        counters = self.counters
+        refusal = self.server.admission.admit(self.host, counters.connections)
+        if refusal is not None:
             counters.connections_rejected += 1
-            self._error(TOO_MANY_CONNECTIONS)
-            transport.write(TOO_MANY_CONNECTIONS.text)
-            transport.close()
-            self.transport = None
+            counters.failed(refusal)
+            self.codec = Refusal(self, refusal)
             return
+        self._counted = True
         counters.connections += 1
         counters.connections_total += 1
         self.server.connections.add(self)
@@ -121,53 +165,84 @@ class ServerConnection(asyncio.Protocol):
         if self.transport is None:
             return
         self.transport = None
+        if isinstance(self.codec, Refusal):
+            self.codec.done()
+            return
+        if not self._counted:
+            return
         self.counters.connections -= 1
+        self.server.admission.release(self.host)
         self.server.forget(self)
         if self._waiting is not None:
             self._waiting.cancel()
             self._waiting = None
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
         self.manager.disconnect(self.state)
-        self._held.clear()
+        self.output.detach()
         self._queue.clear()
+        self._input.clear()
 
     def data_received(self, data: bytes) -> None:
+        if (
+            self._waiting is not None
+            or self._scheduled is not None
+            or self._queue
+            or self._input
+            or self.gated
+            or self._shutting_down
+            or len(data) > _SLICE
+        ):
+            self._take(data)
+            return
+        # The direct path: a pipeline that fits in one turn, nothing waiting before it.
         requests = self.codec.feed(data)
         if not requests:
             return
         # A counter, not a clock read per packet: the idle sweep notices when it stops moving.
         self.commands += len(requests)
         self.counters.commands += len(requests)
-        if self._waiting is not None:
-            self._queue.extend(requests)
-            if len(self._queue) > _QUEUE_LIMIT:
-                self._pause_reading()
-            return
+        if len(requests) > _BUDGET:
+            self._queue = requests[_BUDGET:]
+            requests = requests[:_BUDGET]
         self._run(requests)
+        if self._queue:
+            self._later()
 
     def eof_received(self) -> bool | None:
-        return None  # close our side too once replies are out
+        # What the client sent before its EOF is answered, then our side closes (see _go_on);
+        # but a command waiting for a lock or the storage is given up with what follows it.
+        self._eof = True
+        if self._waiting is None and (self._queue or self._input or self.output.holding):
+            return True
+        return None
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self.output.paused = True
         self._pause_reading()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        self._maybe_resume_reading()
+        self.output.paused = False
+        self._go_on()
 
     # -- running commands -----------------------------------------------------------------------
 
     def _run(self, requests: list[list[Any]]) -> None:
-        # The hottest loop of the daemon: every request line passes here.  Kept flat on
-        # purpose; a bare ``ok`` is appended without a call.
+        # The hottest loop of the daemon: every request passes here.  Kept flat on purpose; a
+        # bare ``ok`` is appended without a call, and only other replies are measured.
         st = self.state
         ok = self.ok
+        encode = self.encode
+        output = self.output
+        high = output.high
         out: list[bytes] = []
         append = out.append
+        size = 0
         pending = iter(requests)
         for parts in pending:
             # The table depends on the connection's state (see dispatcher), which a command
-            # may change: read it per line.
+            # may change: read it per request.
             table = st.table
             handler, nparts = table.get(parts[0]) or table.get(parts[0].lower(), UNKNOWN)
             if len(parts) < nparts:
@@ -184,7 +259,9 @@ class ServerConnection(asyncio.Protocol):
                     if out:
                         self._emit(b"".join(out))
                     self._waiting = result
-                    self._queue = list(pending)
+                    rest = list(pending)
+                    if rest:
+                        self._queue[:0] = rest
                     result.add_done_callback(self._resume)
                     return
             if result.__class__ is Err:
@@ -192,13 +269,27 @@ class ServerConnection(asyncio.Protocol):
                     append(ok)
                     break
                 self._error(result)
-            append(self.encode(result))
+                if result is AUTH_FAILED and self._auth_failed():
+                    append(encode(result))
+                    break
+            reply = encode(result)
+            append(reply)
+            size += len(reply)
+            if size > high:  # the rest waits until the client has read these
+                rest = list(pending)
+                if rest:
+                    self._queue[:0] = rest
+                break
         if out:
-            if st.barrier is None and not self._held:
+            if st.barrier is None and not output.holding:
                 self.transport.write(b"".join(out))  # type: ignore[union-attr]
+                if output.paused:
+                    output.check()
             else:
                 self._emit(b"".join(out))
         if st.closing:
+            self._queue.clear()
+            self._input.clear()
             self._close_when_flushed()
 
     def _resume(self, fut: asyncio.Future[Any]) -> None:
@@ -216,15 +307,22 @@ class ServerConnection(asyncio.Protocol):
         elif result.__class__ is Err:
             self._error(result)
         self._emit(self.encode(result))
-        if self.state.closing or self._shutting_down:
+        if self.state.closing:
+            self._queue.clear()
+            self._input.clear()
             self._close_when_flushed()
             return
-        queue = self._queue
-        self._queue = []
-        if queue:
-            self._run(queue)
-        if self._waiting is None:
-            self._maybe_resume_reading()
+        self._go_on()
+
+    def _failed(self, exc: BaseException | None = None) -> Any:
+        if exc is None:
+            logger.exception("command failed")
+        elif isinstance(exc, StorageError):
+            logger.error("storage failed: %s", exc)
+            return STORAGE_UNAVAILABLE
+        else:
+            logger.error("command failed", exc_info=exc)
+        return INTERNAL
 
     def _error(self, err: Err) -> None:
         # The error path only: count the reply, and say so when a client hit a limit, once
@@ -241,55 +339,123 @@ class ServerConnection(asyncio.Protocol):
                 extra={"peer": st.peer or None, "reply": err.name, "session": sid_prefix(st.sid)},
             )
 
-    def _failed(self, exc: BaseException | None = None) -> Any:
-        if exc is None:
-            logger.exception("command failed")
-        elif isinstance(exc, StorageError):
-            logger.error("storage failed: %s", exc)
-            return STORAGE_UNAVAILABLE
-        else:
-            logger.error("command failed", exc_info=exc)
-        return INTERNAL
+    def _auth_failed(self) -> bool:
+        """Count a wrong token; whether the connection has had its last try (it is closed)."""
+        self.auth_failures += 1
+        if self.auth_failures < MAX_AUTH_FAILURES:
+            return False
+        logger.warning(
+            "closing a connection from %s after %d wrong tokens",
+            self.state.peer or "a client",
+            MAX_AUTH_FAILURES,
+            extra={"peer": self.state.peer or None},
+        )
+        self.state.closing = True
+        return True
 
-    # -- output, behind durability barriers -----------------------------------------------------
+    def _take(self, data: bytes) -> None:
+        """Queue ``data`` for :meth:`_pump`; stop reading while the queue is long."""
+        self._input.add(data)
+        if self._waiting is None and self._scheduled is None and not self.output.blocked:
+            self._pump()
+        elif self._input.size > _INPUT_LIMIT:
+            self._pause_reading()
+
+    def _pump(self) -> None:
+        """One turn's work from the queues: up to ``_BUDGET`` requests, a few slices."""
+        self._scheduled = None
+        if self._shutting_down:
+            self._answer_shutdown()
+            return
+        budget = _BUDGET
+        while budget > 0 and self._waiting is None and self.transport is not None:
+            if self.output.blocked or self.state.closing:
+                return
+            if self._queue:
+                requests = self._queue[:budget]
+                del self._queue[:budget]
+                budget -= len(requests)
+                self._run(requests)
+                continue
+            if self.gated:
+                requests = self.codec.feed_one(b"") if self._more else []
+                if not requests and self._input:
+                    requests = self.codec.feed_one(self._input.take(PRE_AUTH_LINE))
+                self._more = bool(requests)
+                if not requests:
+                    break
+                budget -= 1
+                self._count(1)
+                self._run(requests)
+                if self.state.table is not self.state.tables.auth:
+                    self._ungate()
+                continue
+            if not self._input:
+                break
+            budget -= _BUDGET // 4  # parsing a slice costs about as much as running that many
+            requests = self.codec.feed(self._input.take(_SLICE))
+            if requests:
+                self._count(len(requests))
+                self._queue = requests
+        self._go_on()
+
+    def _count(self, requests: int) -> None:
+        self.commands += requests
+        self.counters.commands += requests
+
+    def _ungate(self) -> None:
+        """``auth`` succeeded: full limits, and what was buffered parsed with them."""
+        self.gated = False
+        codec = self.codec
+        if isinstance(codec, Sniffer | Refusal):  # pragma: no cover - chosen by then
+            return
+        raise_limits(codec, self.server.config)
+        self._more = False
+        requests = codec.resume()
+        self._count(len(requests))
+        self._queue.extend(requests)
+
+    def _go_on(self) -> None:
+        """After a turn, a reply or a drained buffer: another turn later, or read again."""
+        if self.transport is None or self._waiting is not None:
+            return
+        if self._shutting_down:
+            self._later()
+        elif self._queue or self._input or self._more:
+            if not self.output.blocked:
+                self._later()
+            self._pause_reading()
+        elif self._eof:
+            self._close_when_flushed()
+        else:
+            self._maybe_resume_reading()
+
+    def _later(self) -> None:
+        if self._scheduled is None and self.transport is not None:
+            self._scheduled = asyncio.get_running_loop().call_soon(self._pump)
+            self._pause_reading()
 
     def _emit(self, data: bytes) -> None:
-        barrier = self.state.barrier
+        st = self.state
+        barrier = st.barrier
         if barrier is not None:
-            self.state.barrier = None
-        if self._held:
-            self._held.append((data, barrier))
-            return
-        if barrier is None or (barrier.done and barrier.error is None):
-            if self.transport is not None:
-                self.transport.write(data)
-            return
-        self._held.append((data, barrier))
-        self._drain_held()
+            st.barrier = None
+        self.output.write(data, barrier)
 
-    def _drain_held(self) -> None:
-        held = self._held
-        transport = self.transport
-        while held and transport is not None:
-            data, barrier = held[0]
-            if barrier is not None:
-                if not barrier.done:
-                    barrier.add(self._drain_held)
-                    return
-                if barrier.error is not None:
-                    # Never acknowledge what did not reach the disk.
-                    logger.error("storage write failed; closing a connection without its ok")
-                    held.clear()
-                    transport.abort()
-                    return
-            del held[0]
-            transport.write(data)
-        if not held and (self.state.closing or self._shutting_down) and self._waiting is None:
+    def _drained(self, was_blocked: bool) -> None:
+        """Held replies have gone out (see ``Output``)."""
+        if self._waiting is not None:
+            return
+        if self._shutting_down:
+            self._answer_shutdown()
+        elif self.state.closing or (self._eof and not self._queue and not self._input):
             self._close_when_flushed()
+        elif was_blocked and not self.output.blocked:
+            self._go_on()
 
     def _close_when_flushed(self) -> None:
-        if self._held:
-            return  # _drain_held closes once the held replies are out
+        if self.output.holding:
+            return  # _drained closes once the held replies are out
         if self.transport is not None:
             self.transport.close()
 
@@ -303,43 +469,67 @@ class ServerConnection(asyncio.Protocol):
     def _maybe_resume_reading(self) -> None:
         if (
             self._read_paused
-            and not self._write_paused
+            and not self.output.blocked
             and self._waiting is None
             and self.transport is not None
         ):
             self._read_paused = False
             self.transport.resume_reading()
 
-    # -- lifecycle ------------------------------------------------------------------------------
-
     @property
     def busy(self) -> bool:
         """Whether a command is in flight or replies are held back."""
-        return self._waiting is not None or bool(self._held)
+        return self._waiting is not None or self.output.holding
 
-    def shutdown(self) -> None:
-        """Finish what is in flight, then close; close at once if idle."""
-        self._shutting_down = True
-        self._queue.clear()
+    def close_idle(self) -> None:
+        """The idle sweep: close a connection that has nothing in flight."""
         if not self.busy:
             self._close_when_flushed()
+
+    def shutdown(self) -> None:
+        """The daemon stops: answer every request read and every one waiting in the socket
+        (the one in flight with its reply, the others with ``err Server is shutting down.``),
+        then close: closing with unread bytes would reset the connection, and the client
+        would lose the replies just sent."""
+        self._shutting_down = True
+        if self._waiting is None:
+            self._answer_shutdown()
+
+    def _answer_shutdown(self) -> None:
+        self._scheduled = None
+        transport = self.transport
+        if transport is None or self._waiting is not None:
+            return
+        if isinstance(self.codec, Sniffer) and self._input:
+            self.use_framing(self._input.first_byte())
+        codec = self.codec
+        requests = self._queue
+        self._queue = []
+        if isinstance(codec, RespServerCodec | TextServerCodec):
+            if self.gated:
+                requests += codec.resume()
+            while self._input:
+                requests += codec.feed(self._input.take(1 << 30))
+        else:
+            self._input.clear()
+        if requests:
+            refusal = self.encode(SHUTTING_DOWN)
+            out = []
+            for parts in requests:
+                if parts[0] == PROTOCOL_ERROR:  # the stream is lost: the error, then nothing
+                    out.append(self.encode(parts[1]))
+                    break
+                out.append(refusal)
+            self._emit(b"".join(out))
+        if unread(transport):  # read it and answer it too
+            if self._read_paused:
+                self._read_paused = False
+                transport.resume_reading()
+            return
+        self._close_when_flushed()
 
     def abort(self) -> None:
         if self._waiting is not None:
             self._waiting.cancel()
         if self.transport is not None:
             self.transport.abort()
-
-
-class _Sniffer:
-    """A connection's codec until its first bytes arrive: they decide the framing."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: ServerConnection) -> None:
-        self._conn = conn
-
-    def feed(self, data: bytes) -> list[list[Any]]:
-        conn = self._conn
-        conn.use_framing(data[0])
-        return conn.codec.feed(data)

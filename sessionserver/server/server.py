@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 from ..exceptions import StartupError
 from ..storage import Storage, StorageError, StorageOptions, open_storage
+from . import ratelog
+from .admission import Admission, is_loopback, raise_fd_limit
 from .config import ServerConfig
 from .connection import ServerConnection
 from .metrics import SAMPLE, CommandMetrics, instrument, instrument_storage
@@ -29,7 +31,7 @@ from .sessions.counters import Counters, rss_bytes
 from .sessions.limits import Limits
 from .sessions.manager import SessionManager
 from .sessions.strategy import choose
-from .tables import TABLES
+from .tables import APP_TABLES, TABLES
 from .tls import TLSConfigError, server_context
 from .tls import describe as describe_tls
 
@@ -78,13 +80,18 @@ class Server:
         #: the admin listener's figures, or the access log at debug level.
         debug = config.log_level == "debug"
         self.metrics = CommandMetrics(sample=1 if debug else SAMPLE)
-        self.tables = TABLES
+        #: The command tables of the admin role (every command) and of the app role.
+        self.tables, self.app_tables = TABLES, APP_TABLES
         if config.admin_port is not None or debug:
             self.tables = instrument(TABLES, self.metrics, log=debug)
+            self.app_tables = instrument(APP_TABLES, self.metrics, log=debug)
             instrument_storage(storage, self.metrics)
         self.admin: AdminListener | None = None
         #: The token every connection must send first, if any.
         self.token = config.auth_token.reveal().encode() if config.auth_token else None
+        #: The admin role's token, if any (see ``compat.authenticate``).
+        self.admin_token = config.admin_token.reveal().encode() if config.admin_token else None
+        self.admission = Admission(config)
         self.connections: set[ServerConnection] = set()
         self.address: tuple[str, int] | None = None
         self.started = asyncio.Event()
@@ -115,6 +122,7 @@ class Server:
             raise StartupError(f"cannot open storage {self.storage.describe()}: {exc}") from None
         if config.admin_port is not None:
             await self._start_admin()
+        self.admission.max_connections = raise_fd_limit(config.max_connections)
         try:
             listener = await loop.create_server(
                 lambda: ServerConnection(self),
@@ -151,6 +159,7 @@ class Server:
                 "admin listening on http://%s:%d (/metrics, /healthz, /readyz, dashboard at /)",
                 *self.admin.address,
             )
+        self._warn_if_exposed(listener)
         housekeeping = loop.create_task(self._housekeeping())
         self.started.set()
         try:
@@ -171,6 +180,29 @@ class Server:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             where = f"{config.admin_host}:{config.admin_port}"
             raise StartupError(f"cannot listen on {where} (--admin-port): {reason}") from None
+
+    def _warn_if_exposed(self, listener: asyncio.Server) -> None:
+        config = self.config
+        exposed = [
+            f"{sock.getsockname()[0]}:{sock.getsockname()[1]}"
+            for sock in listener.sockets
+            if not is_loopback(sock.getsockname()[0])
+        ]
+        if not exposed or config.auth_token is not None:
+            return
+        where = ", ".join(exposed)
+        if config.protected_mode:
+            logger.warning(
+                "listening on %s without --auth-token: protected mode refuses connections "
+                "from other hosts; set --auth-token (SESSIONSERVER_AUTH_TOKEN) to serve them",
+                where,
+            )
+        else:
+            logger.warning(
+                "listening on %s without --auth-token and with protected mode off: anyone "
+                "who can reach it can read and change every session",
+                where,
+            )
 
     async def _housekeeping(self) -> None:
         strategy = self.strategy
@@ -193,6 +225,7 @@ class Server:
                 failing = False
             if idle_timeout:
                 self._close_idle(idle_timeout)
+            ratelog.flush()
 
     def _close_idle(self, idle_timeout: float) -> None:
         # Connections count their commands instead of reading a clock per packet: a connection
@@ -202,8 +235,8 @@ class Server:
             seen, since = conn.idle_mark
             if seen != conn.commands:
                 conn.idle_mark = (conn.commands, now)
-            elif now - since >= idle_timeout and not conn.busy:
-                conn.shutdown()
+            elif now - since >= idle_timeout:
+                conn.close_idle()
 
     async def _shutdown(self, listener: asyncio.Server, housekeeping: asyncio.Task[None]) -> None:
         logger.info("shutting down: %d connections", len(self.connections))
@@ -252,6 +285,7 @@ def run(config: ServerConfig) -> int:
     A second SIGINT aborts the graceful drain.
     """
     server = Server(config)
+    ratelog.install(logging.getLogger().handlers)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

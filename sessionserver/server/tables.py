@@ -1,9 +1,14 @@
 """The command tables: what each command does in each state of a connection.
 
 A connection's table says what each command does in its current state, so the per-line path
-checks neither authentication nor whether a session is open: binding a session, closing it and
-authenticating switch tables (see ``ConnectionState``).  Built from the command table of
-``protocol.commands``, so a command without a handler fails at import.
+checks neither authentication, nor the connection's role, nor whether a session is open:
+binding a session, closing it and authenticating switch tables (see ``ConnectionState``).
+Built from the command table of ``protocol.commands``, so a command without a handler fails
+at import.
+
+Two roles, two sets of tables: :data:`TABLES` serve every command (the admin role, and every
+connection of a daemon without tokens); :data:`APP_TABLES` (the app role) answer the admin
+commands (``Command.admin``) with ``err Admin token required.``
 """
 
 from __future__ import annotations
@@ -11,13 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..protocol.commands import COMMANDS
-from ..protocol.replies import AUTH_REQUIRED, NO_SESSION, UNKNOWN_COMMAND
+from ..protocol.replies import ADMIN_REQUIRED, AUTH_REQUIRED, NO_SESSION, UNKNOWN_COMMAND
 from ..protocol.resp import PROTOCOL_ERROR
 from ..protocol.text import CODEC_ERROR
 from . import compat, dispatcher
 from .sessions.state import ConnectionState, Spec, Tables
 
-__all__ = ["TABLES", "UNKNOWN"]
+__all__ = ["APP_TABLES", "TABLES", "UNKNOWN"]
 
 
 def _codec_error(st: ConnectionState, parts: list[Any]) -> Any:
@@ -41,6 +46,10 @@ def _no_session(st: ConnectionState, parts: list[Any]) -> Any:
     return NO_SESSION
 
 
+def _admin_required(st: ConnectionState, parts: list[Any]) -> Any:
+    return ADMIN_REQUIRED
+
+
 def _handler(name: str) -> Any:
     for module in (dispatcher, compat):
         handler = getattr(module, "cmd_" + name, None)
@@ -50,6 +59,7 @@ def _handler(name: str) -> Any:
 
 
 _NEEDS_SESSION = {name.encode() for name, cmd in COMMANDS.items() if cmd.needs_session}
+_ADMIN = {name.encode() for name, cmd in COMMANDS.items() if cmd.admin}
 _ALWAYS = (b"auth", b"hello", b"client", b"ping", b"quit", CODEC_ERROR, PROTOCOL_ERROR)
 
 #: name -> (handler, number of parts required), while a session is open.
@@ -70,4 +80,11 @@ _AUTH: dict[bytes, Spec] = {
 }
 
 TABLES = Tables(auth=_AUTH, idle=_IDLE, open=_OPEN)
+
+
+def _app(table: dict[bytes, Spec]) -> dict[bytes, Spec]:
+    return {name: (_admin_required, 0) if name in _ADMIN else spec for name, spec in table.items()}
+
+
+APP_TABLES = Tables(auth=_AUTH, idle=_app(_IDLE), open=_app(_OPEN))
 UNKNOWN: Spec = (_unknown, 0)

@@ -52,6 +52,8 @@ class ConnectionState:
     """
 
     __slots__ = (
+        "admin_tables",
+        "admin_token",
         "barrier",
         "closing",
         "data",
@@ -71,7 +73,15 @@ class ConnectionState:
         "token",
     )
 
-    def __init__(self, manager: SessionManager, tables: Tables, *, token: bytes | None) -> None:
+    def __init__(
+        self,
+        manager: SessionManager,
+        tables: Tables,
+        *,
+        token: bytes | None,
+        admin_token: bytes | None = None,
+        admin_tables: Tables | None = None,
+    ) -> None:
         self.m = manager
         self.tables = tables
         #: How handlers run the manager's coroutines (chosen once, at start; see ``eager``).
@@ -91,8 +101,12 @@ class ConnectionState:
         self.locked: bytes | None = None
         self.barrier: Barrier | None = None
         self.closing = False
-        #: The token this connection must send before anything else, if the daemon has one.
+        #: The token this connection must send before anything else, if the daemon has one,
+        #: and the one of the admin role (see ``compat.authenticate``).
         self.token = token
+        self.admin_token = admin_token
+        #: The tables of the admin role, which a good admin token switches to.
+        self.admin_tables = admin_tables if admin_tables is not None else tables
         self.table = tables.auth if token is not None else tables.idle
 
     def bind(self, sid: bytes, mode: int, data: dict[bytes, bytes]) -> None:

@@ -1,0 +1,16 @@
+"""The hostile-client suite: every finding of issue 10 as an attack on a real daemon."""
+
+from __future__ import annotations
+
+import pytest
+
+from .probe import WORST
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if WORST:
+        worst, name = max(WORST)
+        terminalreporter.write_line(
+            f"hostile suite: worst ping under attack {worst * 1000:.1f} ms ({name}), "
+            f"over {len(WORST)} attacks"
+        )

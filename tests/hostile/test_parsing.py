@@ -1,0 +1,118 @@
+"""Bounded parsing: no work or memory in proportion to what a client claims, nothing that
+stalls another client's ping."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ..conftest import StartDaemon
+from ..helpers import Daemon
+from .probe import PingProbe
+
+
+@pytest.fixture
+def daemon(start_daemon: StartDaemon) -> Daemon:
+    return start_daemon("--storage", "memory://")
+
+
+@pytest.fixture
+def probe(daemon: Daemon, request: pytest.FixtureRequest) -> Iterator[PingProbe]:
+    with PingProbe(daemon.host, daemon.port, name=request.node.name) as p:
+        yield p
+
+
+def _raw(daemon: Daemon) -> socket.socket:
+    sock = socket.create_connection((daemon.host, daemon.port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    sock.close()
+    return received
+
+
+@pytest.mark.parametrize(
+    ("header", "error"),
+    [
+        (b"*2147483647\r\n", b"-ERR Protocol error: too many arguments."),
+        (b"*3009\r\n", b"-ERR Protocol error: too many arguments."),  # 3 * 1000 keys + 8
+        (b"*1\r\n$2147483647\r\n", b"-ERR Protocol error: request too large."),
+        (b"*1\r\n~2147483647\r\n", b"-ERR Protocol error: expected '$'"),
+        (b"*1\r\n>2147483647\r\n", b"-ERR Protocol error: expected '$'"),
+        (b"*1\r\n*2147483647\r\n", b"-ERR Protocol error: expected '$'"),
+    ],
+)
+def test_a_header_claiming_too_much_is_refused_at_once(
+    daemon: Daemon, probe: PingProbe, header: bytes, error: bytes
+) -> None:
+    """The 13-byte freeze: three connections each claiming 2^31 arguments blocked the loop
+    for ~15 s, before auth.  Now each gets its protocol error as soon as its header is in."""
+    unloaded = probe.baseline()
+    start = time.monotonic()
+    attackers = [_raw(daemon) for _ in range(3)]
+    for sock in attackers:
+        sock.sendall(header)  # and nothing more: the claimed bytes never come
+    for sock in attackers:
+        assert _until_closed(sock).startswith(error)
+    probe.check(unloaded, (start, time.monotonic()))
+
+
+def test_a_huge_request_trickling_in_stalls_nobody(daemon: Daemon, probe: PingProbe) -> None:
+    """A request of many small arguments, sent a few bytes at a time: parsed once, not once
+    per packet (which was quadratic)."""
+    unloaded = probe.baseline()
+    start = time.monotonic()
+    sock = _raw(daemon)
+    wire = b"*3008\r\n$4\r\nping\r\n" + b"$1\r\nx\r\n" * 3007
+    for i in range(0, len(wire), 11):
+        sock.sendall(wire[i : i + 11])
+    assert sock.recv(64) == b"+PONG\r\n"  # ping takes any arguments
+    sock.close()
+    probe.check(unloaded, (start, time.monotonic()))
+
+
+@pytest.mark.parametrize("framing", ["text", "resp"])
+def test_a_flood_of_pipelined_requests_stalls_nobody(
+    daemon: Daemon, probe: PingProbe, framing: str
+) -> None:
+    """Megabytes of pipelined pings in one go: the daemon answers them in slices and serves
+    other clients between the slices."""
+    one = b"ping\r\n" if framing == "text" else b"*1\r\n$4\r\nping\r\n"
+    reply = b"ok pong\r\n" if framing == "text" else b"+PONG\r\n"
+    count = 4 * 1024 * 1024 // len(one)
+    unloaded = probe.baseline()
+    start = time.monotonic()
+    sock = _raw(daemon)
+    sock.sendall(one * count)
+    sock.shutdown(socket.SHUT_WR)
+    received = _until_closed(sock)
+    assert received == reply * count
+    probe.check(unloaded, (start, time.monotonic()))
+
+
+@pytest.mark.parametrize("framing", ["text", "resp"])
+def test_a_line_or_request_past_max_line_is_cut_off_as_it_arrives(
+    start_daemon: StartDaemon, framing: str
+) -> None:
+    daemon = start_daemon("--storage", "memory://", "--max-line", "64k")
+    sock = _raw(daemon)
+    if framing == "text":
+        sock.sendall(b"put k " + b"x" * 70_000)  # no end of line yet
+        assert sock.recv(64) == b"err Line too long.\r\n"
+        sock.sendall(b"x" * 1_000_000 + b"\r\nping\r\n")  # skipped, not buffered
+        assert sock.recv(64) == b"ok pong\r\n"
+        sock.close()
+    else:
+        sock.sendall(b"*3\r\n$3\r\nput\r\n$1\r\nk\r\n$70000\r\n")  # refused at the header
+        assert _until_closed(sock).startswith(b"-ERR Protocol error: request too large.")
