@@ -45,11 +45,11 @@ from ..protocol.replies import (
 )
 from ..protocol.resp import PROTOCOL_ERROR, RespServerCodec
 from ..protocol.resp import encode_reply as resp_reply
-from ..protocol.text import TextServerCodec
+from ..protocol.text import CODEC_ERROR
 from ..protocol.text import encode_reply as text_reply
 from ..storage import StorageError
 from .admission import Refusal
-from .framing import PRE_AUTH_LINE, Codec, Sniffer, new_codec, raise_limits
+from .framing import PRE_AUTH_LINE, Codec, Sniffer, new_codec, parse_all, raise_limits
 from .inbox import Inbox, unread
 from .output import Output
 from .sessions.state import QUIT, ConnectionState
@@ -384,6 +384,8 @@ class ServerConnection(asyncio.Protocol):
                 self._more = bool(requests)
                 if not requests:
                     break
+                if requests[0][0] == CODEC_ERROR and requests[0][1] is LINE_TOO_LONG:
+                    self.state.closing = True  # before auth, answer it and hang up
                 budget -= 1
                 self._count(1)
                 self._run(requests)
@@ -502,16 +504,8 @@ class ServerConnection(asyncio.Protocol):
             return
         if isinstance(self.codec, Sniffer) and self._input:
             self.use_framing(self._input.first_byte())
-        codec = self.codec
-        requests = self._queue
+        requests = self._queue + parse_all(self.codec, self._input)
         self._queue = []
-        if isinstance(codec, RespServerCodec | TextServerCodec):
-            if self.gated:
-                requests += codec.resume()
-            while self._input:
-                requests += codec.feed(self._input.take(1 << 30))
-        else:
-            self._input.clear()
         if requests:
             refusal = self.encode(SHUTTING_DOWN)
             out = []

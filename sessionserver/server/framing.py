@@ -14,8 +14,17 @@ from typing import Any, Protocol
 from ..protocol.resp import RespServerCodec
 from ..protocol.text import TextServerCodec
 from .config import ServerConfig
+from .inbox import Inbox
 
-__all__ = ["PRE_AUTH_ARGS", "PRE_AUTH_LINE", "Codec", "Sniffer", "new_codec", "raise_limits"]
+__all__ = [
+    "PRE_AUTH_ARGS",
+    "PRE_AUTH_LINE",
+    "Codec",
+    "Sniffer",
+    "new_codec",
+    "parse_all",
+    "raise_limits",
+]
 
 #: Limits of a request before ``auth`` succeeds (``hello 3 AUTH user token SETNAME name``
 #: has seven arguments).
@@ -40,6 +49,18 @@ def raise_limits(codec: Codec, config: ServerConfig) -> None:
         codec.max_args = config.max_args
     else:
         codec.max_line = config.max_line
+
+
+def parse_all(codec: object, inbox: Inbox) -> list[list[Any]]:
+    """Every request complete in what ``codec`` holds and ``inbox`` has (emptied), whatever
+    limits they were read under (for answering them at shutdown)."""
+    if not isinstance(codec, TextServerCodec | RespServerCodec):
+        inbox.clear()
+        return []
+    requests = codec.resume()
+    while inbox:
+        requests += codec.feed(inbox.take(inbox.size))
+    return requests
 
 
 class _Chooser(Protocol):

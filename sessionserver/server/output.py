@@ -53,6 +53,12 @@ class Output:
         return bool(self._held)
 
     @property
+    def unsent(self) -> int:
+        """Bytes of replies not sent yet: held, and in the transport's buffer."""
+        transport = self.transport
+        return self.held_bytes + (transport.get_write_buffer_size() if transport else 0)
+
+    @property
     def blocked(self) -> bool:
         """Whether the connection should run no more requests until the client reads."""
         return self.paused or self.held_bytes > self.high
@@ -78,7 +84,7 @@ class Output:
         transport = self.transport
         if transport is None:
             return
-        unsent = transport.get_write_buffer_size() + self.held_bytes
+        unsent = self.unsent
         if unsent > self.limit:
             logger.warning(
                 "closing a connection from %s that does not read its replies "

@@ -93,6 +93,7 @@ class Server:
         self.admin_token = config.admin_token.reveal().encode() if config.admin_token else None
         self.admission = Admission(config)
         self.connections: set[ServerConnection] = set()
+        self.counters.live = lambda: self.connections
         self.address: tuple[str, int] | None = None
         self.started = asyncio.Event()
         self._drained: asyncio.Event | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from .attack import FIGURES
 from .probe import WORST
 
 
@@ -14,3 +15,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"hostile suite: worst ping under attack {worst * 1000:.1f} ms ({name}), "
             f"over {len(WORST)} attacks"
         )
+    for what, value in FIGURES:
+        terminalreporter.write_line(f"hostile suite: {what}: {value}")

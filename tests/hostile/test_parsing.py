@@ -11,6 +11,7 @@ import pytest
 
 from ..conftest import StartDaemon
 from ..helpers import Daemon
+from .attack import raw, until_closed
 from .probe import PingProbe
 
 
@@ -23,23 +24,6 @@ def daemon(start_daemon: StartDaemon) -> Daemon:
 def probe(daemon: Daemon, request: pytest.FixtureRequest) -> Iterator[PingProbe]:
     with PingProbe(daemon.host, daemon.port, name=request.node.name) as p:
         yield p
-
-
-def _raw(daemon: Daemon) -> socket.socket:
-    sock = socket.create_connection((daemon.host, daemon.port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _until_closed(sock: socket.socket) -> bytes:
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    sock.close()
-    return received
 
 
 @pytest.mark.parametrize(
@@ -60,11 +44,11 @@ def test_a_header_claiming_too_much_is_refused_at_once(
     for ~15 s, before auth.  Now each gets its protocol error as soon as its header is in."""
     unloaded = probe.baseline()
     start = time.monotonic()
-    attackers = [_raw(daemon) for _ in range(3)]
+    attackers = [raw(daemon) for _ in range(3)]
     for sock in attackers:
         sock.sendall(header)  # and nothing more: the claimed bytes never come
     for sock in attackers:
-        assert _until_closed(sock).startswith(error)
+        assert until_closed(sock).startswith(error)
     probe.check(unloaded, (start, time.monotonic()))
 
 
@@ -73,7 +57,7 @@ def test_a_huge_request_trickling_in_stalls_nobody(daemon: Daemon, probe: PingPr
     per packet (which was quadratic)."""
     unloaded = probe.baseline()
     start = time.monotonic()
-    sock = _raw(daemon)
+    sock = raw(daemon)
     wire = b"*3008\r\n$4\r\nping\r\n" + b"$1\r\nx\r\n" * 3007
     for i in range(0, len(wire), 11):
         sock.sendall(wire[i : i + 11])
@@ -93,10 +77,10 @@ def test_a_flood_of_pipelined_requests_stalls_nobody(
     count = 4 * 1024 * 1024 // len(one)
     unloaded = probe.baseline()
     start = time.monotonic()
-    sock = _raw(daemon)
+    sock = raw(daemon)
     sock.sendall(one * count)
     sock.shutdown(socket.SHUT_WR)
-    received = _until_closed(sock)
+    received = until_closed(sock)
     assert received == reply * count
     probe.check(unloaded, (start, time.monotonic()))
 
@@ -106,7 +90,7 @@ def test_a_line_or_request_past_max_line_is_cut_off_as_it_arrives(
     start_daemon: StartDaemon, framing: str
 ) -> None:
     daemon = start_daemon("--storage", "memory://", "--max-line", "64k")
-    sock = _raw(daemon)
+    sock = raw(daemon)
     if framing == "text":
         sock.sendall(b"put k " + b"x" * 70_000)  # no end of line yet
         assert sock.recv(64) == b"err Line too long.\r\n"
@@ -115,4 +99,4 @@ def test_a_line_or_request_past_max_line_is_cut_off_as_it_arrives(
         sock.close()
     else:
         sock.sendall(b"*3\r\n$3\r\nput\r\n$1\r\nk\r\n$70000\r\n")  # refused at the header
-        assert _until_closed(sock).startswith(b"-ERR Protocol error: request too large.")
+        assert until_closed(sock).startswith(b"-ERR Protocol error: request too large.")

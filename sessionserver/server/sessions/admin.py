@@ -72,6 +72,8 @@ class Admin:
             ("connections", c.connections),
             ("connections_total", c.connections_total),
             ("connections_rejected", c.connections_rejected),
+            ("connections_blocked", sum(1 for conn in c.live() if conn.output.blocked)),
+            ("output_unsent", sum(conn.output.unsent for conn in c.live())),
             ("commands_total", c.commands),
             ("errors_total", c.errors),
         ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ...protocol.replies import Err
 
@@ -34,6 +36,7 @@ class Counters:
         "connections_rejected",
         "connections_total",
         "errors",
+        "live",
         "replies",
         "rss_at_start",
         "sessions_created",
@@ -54,6 +57,8 @@ class Counters:
         self.replies: dict[str, int] = {}
         self.sessions_created = 0
         self.sessions_destroyed = 0
+        #: The open connections (the server's), for what ``stats`` reports of their output.
+        self.live: Callable[[], Iterable[Any]] = tuple
 
     def failed(self, err: Err) -> None:
         """An error reply was sent."""
