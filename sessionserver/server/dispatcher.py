@@ -261,7 +261,8 @@ def cmd_sessions(st: ConnectionState, parts: Parts) -> Reply:
             count = int(parts[2])
     except ValueError:
         return INVALID_ARGUMENT
-    if cursor < 0 or not 1 <= count <= 10_000:
+    # A cursor is a position the storage hands back: a signed 64-bit number at most.
+    if not 0 <= cursor < 1 << 63 or not 1 <= count <= 10_000:
         return INVALID_ARGUMENT
     return st.m.admin.sessions(cursor, count)
 

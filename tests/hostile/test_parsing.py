@@ -22,7 +22,7 @@ def daemon(start_daemon: StartDaemon) -> Daemon:
 
 @pytest.fixture
 def probe(daemon: Daemon, request: pytest.FixtureRequest) -> Iterator[PingProbe]:
-    with PingProbe(daemon.host, daemon.port, name=request.node.name) as p:
+    with PingProbe(daemon.host, daemon.port, daemon_pid=daemon.pid, name=request.node.name) as p:
         yield p
 
 
@@ -100,3 +100,31 @@ def test_a_line_or_request_past_max_line_is_cut_off_as_it_arrives(
     else:
         sock.sendall(b"*3\r\n$3\r\nput\r\n$1\r\nk\r\n$70000\r\n")  # refused at the header
         assert until_closed(sock).startswith(b"-ERR Protocol error: request too large.")
+
+
+@pytest.mark.parametrize("storage", ["memory://", "sqlite"])
+def test_out_of_range_arguments_are_invalid_not_internal_errors(
+    start_daemon: StartDaemon, storage: str
+) -> None:
+    """Before: 'sessions 9223372036854775808' answered 'err Internal server error.' with a
+    traceback in the log."""
+    daemon = start_daemon(*(["--storage", storage] if storage != "sqlite" else []))
+    with daemon.client() as c:
+        sid = c.new_session()
+        assert c.cmd(f"open {sid} w") == "ok"
+        assert c.cmd("ttl 99999999999999999999") == "err Invalid argument."
+        assert c.cmd("close") == "ok"
+        for line in [
+            "sessions 9223372036854775808",
+            "sessions 99999999999999999999999999",
+            "sessions -1",
+            "sessions 0 0",
+            "sessions 0 10001",
+            "sessions 1" + "0" * 5000,
+            "gc 99999999999999999999",
+            "expires 0123456789abcdef0123456789abcdef",
+        ]:
+            reply = c.cmd(line)
+            assert reply in ("err Invalid argument.", "err Could not open session."), line
+        assert c.cmd("sessions 9223372036854775807").startswith("ok 0")
+    assert "Traceback" not in daemon.log
