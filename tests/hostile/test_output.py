@@ -24,7 +24,9 @@ def test_a_client_that_never_reads_holds_a_few_mb(start_daemon: StartDaemon) -> 
         assert c.cmd("close") == "ok"
     before = rss(daemon)
     hog = raw(daemon, rcvbuf=4096)
-    with PingProbe(daemon.host, daemon.port, name="non-reading client") as probe:
+    with PingProbe(
+        daemon.host, daemon.port, daemon_pid=daemon.pid, name="non-reading client"
+    ) as probe:
         unloaded = probe.baseline()
         hog.sendall(f"open {sid} r\r\n".encode() + b"get k\r\n" * 150)
         until(lambda: stats(daemon)["connections_blocked"] == "1", what="the hog to block")
