@@ -26,6 +26,7 @@ from . import ratelog
 from .admission import Admission, is_loopback, raise_fd_limit
 from .config import ServerConfig
 from .connection import ServerConnection
+from .eager import resolve
 from .metrics import SAMPLE, CommandMetrics, instrument, instrument_storage
 from .sessions.counters import Counters, rss_bytes
 from .sessions.limits import Limits
@@ -75,6 +76,7 @@ class Server:
             ),
             counters=self.counters,
             allow_client_ids=config.allow_client_ids,
+            max_sessions=config.max_sessions,
         )
         #: Per-command latency and store-call latency, recorded only where someone looks:
         #: the admin listener's figures, or the access log at debug level.
@@ -119,6 +121,8 @@ class Server:
         try:
             await self.storage.start()
             await self.storage.replay()  # the user index learns the stored sessions
+            if config.max_sessions is not None:
+                await self._count_sessions(time.time())
         except (StorageError, OSError) as exc:
             raise StartupError(f"cannot open storage {self.storage.describe()}: {exc}") from None
         if config.admin_port is not None:
@@ -208,12 +212,19 @@ class Server:
     async def _housekeeping(self) -> None:
         strategy = self.strategy
         idle_timeout = self.config.idle_timeout
+        # --max-sessions: count the live sessions every tick, every 5 s on a shared store
+        # (counting there scans the store; other daemons' sessions count too).
+        count_every = 0 if self.config.max_sessions is None else 20 if self.storage.shared else 1
         failing = False
+        ticks = 0
         while True:
             await asyncio.sleep(TICK)
             now = time.time()
+            ticks += 1
             try:
                 await strategy.tick(now)
+                if count_every and ticks % count_every == 0:
+                    await self._count_sessions(now)
             except StorageError as exc:
                 if not failing:  # once per outage, not four times a second
                     logger.error("expiry pass failed (storage unavailable?): %s", exc)
@@ -227,6 +238,10 @@ class Server:
             if idle_timeout:
                 self._close_idle(idle_timeout)
             ratelog.flush()
+
+    async def _count_sessions(self, now: float) -> None:
+        created = self.counters.sessions_created
+        self.manager.cap.recount(await resolve(self.strategy.count(now)), created)
 
     def _close_idle(self, idle_timeout: float) -> None:
         # Connections count their commands instead of reading a clock per packet: a connection

@@ -8,6 +8,8 @@ touches storage or knows about connections.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,6 +19,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_TTL",
     "Limits",
+    "SessionCap",
     "apply_changes",
     "bad_key",
     "check_changes",
@@ -31,6 +34,8 @@ MAX_KEY_LENGTH: Final = 1024
 MAX_TTL: Final = 10 * 365 * 86400
 
 Pairs = dict[bytes, bytes]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +122,32 @@ def seconds(raw: bytes, low: int) -> int | None:
         return None
     value = int(raw)
     return value if low <= value <= MAX_TTL else None
+
+
+class SessionCap:
+    """``--max-sessions``: the live sessions as the store last counted them (the daemon counts
+    them at start and in its housekeeping), plus the ones created since."""
+
+    __slots__ = ("_created", "_created_at_count", "counted", "limit")
+
+    def __init__(self, limit: int | None, created: Callable[[], int]) -> None:
+        self.limit = limit
+        self._created = created
+        self.counted = 0
+        self._created_at_count = 0
+
+    def recount(self, live: int, created: int) -> None:
+        """The store holds ``live`` sessions, counted when ``created`` had been created."""
+        self.counted = live
+        self._created_at_count = created
+
+    def full(self) -> bool:
+        """Whether no session may be created now (logged, rate-limited by the daemon)."""
+        if self.limit is None:
+            return False
+        if self.counted + self._created() - self._created_at_count < self.limit:
+            return False
+        logger.warning(
+            "session limit reached (%d, --max-sessions): refusing new sessions", self.limit
+        )
+        return True

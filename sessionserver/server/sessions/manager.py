@@ -33,6 +33,7 @@ from ...protocol.replies import (
     REGENERATE_FAILED,
     SESSION_OPEN_HERE,
     STORAGE_UNAVAILABLE,
+    TOO_MANY_SESSIONS,
     Err,
     Timed,
 )
@@ -40,7 +41,7 @@ from ...storage import LockLost, StorageError
 from ..eager import Future, resolve, then
 from .admin import Admin
 from .counters import Counters
-from .limits import Limits, check_pairs, check_put, size_of
+from .limits import Limits, SessionCap, check_pairs, check_put, size_of
 from .state import READ, WRITE, ConnectionState
 from .strategy import LocalStrategy
 
@@ -63,6 +64,7 @@ class SessionManager:
         limits: Limits,
         counters: Counters,
         allow_client_ids: bool = False,
+        max_sessions: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.strategy = strategy
@@ -74,6 +76,7 @@ class SessionManager:
         self._barrier = strategy.barrier
         #: The administration commands, which need the admin role.
         self.admin = Admin(self)
+        self.cap = SessionCap(max_sessions, lambda: counters.sessions_created)
 
     def wrote(self, st: ConnectionState) -> None:
         # Replies to a write wait for the store's durability barrier, where it has one.
@@ -324,6 +327,8 @@ class SessionManager:
         bad = check_pairs(self.limits, data)
         if isinstance(bad, Err):
             return bad
+        if self.cap.full():
+            return TOO_MANY_SESSIONS
         return self.run(self._create_reply(st, data, ttl))
 
     async def _create_reply(self, st: ConnectionState, data: Pairs, ttl: int | None) -> Any:
@@ -345,6 +350,8 @@ class SessionManager:
 
     def new(self, st: ConnectionState) -> Reply:
         """``new``: a fresh session, open for writing; its id."""
+        if self.cap.full():
+            return TOO_MANY_SESSIONS
         return self.run(self._new(st))
 
     async def _new(self, st: ConnectionState) -> bytes | Err:
