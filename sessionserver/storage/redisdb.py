@@ -447,6 +447,8 @@ class RedisStorage(Storage):
             raise StorageError(f"redis: no answer within {self.timeout:g} s") from None
         except OSError as exc:
             raise StorageError(f"redis: {exc}") from exc
+        except RuntimeError as exc:  # uvloop: a write on a transport the store reset
+            raise StorageError(f"redis: connection lost ({exc})") from exc
 
     async def _call(self, script: _Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
         async with self._guard():
