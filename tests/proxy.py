@@ -3,12 +3,14 @@
 ``down("refuse")`` drops every connection and refuses new ones (the store's host is up, its
 server is not); ``down("blackhole")`` keeps connections open but forwards nothing, and new
 ones are accepted and never answered (a partition: only timeouts tell).  ``up()`` restores.
+``reset()`` resets every connection (a TCP RST to both ends) and goes on accepting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 from typing import Literal, Self
 
@@ -106,6 +108,15 @@ class Proxy:
             self.mode = mode
         if mode == "refuse":
             self._drop_all()
+
+    def reset(self) -> None:
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for a, b in pairs:
+            for s in (a, b):
+                with contextlib.suppress(OSError):
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
 
     def up(self) -> None:
         with self._lock:
