@@ -300,6 +300,9 @@ def run(config: ServerConfig) -> int:
 
     A second SIGINT aborts the graceful drain.
     """
+    # Sessions are secrets: whatever the daemon creates (the SQLite database, its WAL and
+    # journals, session files, their folders) is for its own user only, 0600 and 0700.
+    os.umask(0o077)
     server = Server(config)
     ratelog.install(logging.getLogger().handlers)
 
