@@ -12,7 +12,7 @@ import pytest
 
 from ..helpers import Daemon
 from ..proxy import Proxy
-from ..stores import drop_redis_prefix, unique_name
+from ..stores import drop_postgres_schema, drop_redis_prefix, unique_name
 
 #: What a command answers when the store fails it: the original protocol's failure reply of
 #: that command, or the extension's.
@@ -101,3 +101,49 @@ def test_a_store_connection_reset_while_idle_is_a_storage_error_at_worst(
             replies.add(c.cmd(f"read {sid}"))
     assert replies <= {'ok a:1:{s:1:"n";s:1:"0";}', *STORE_ERRORS}, replies
     assert "Traceback" not in daemon.log
+
+
+def test_no_request_waits_past_its_timeout_after_a_healed_postgres_partition(
+    tmp_path: Path,
+) -> None:
+    """Before: after a 6 s partition healed, one request per run waited 21-24 s with
+    timeout=2.  Every request in flight then or after must end within its timeout (and a
+    margin for a loaded machine)."""
+    unique = unique_name("partition")
+    with Proxy(("127.0.0.1", 5432)) as proxy:
+        url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test?schema={unique}&timeout=2"
+        daemon = Daemon.start(tmp_path, "--storage", url)
+        try:
+            with daemon.client() as c:
+                sids = [c.new_session(n="0") for _ in range(4)]
+            stop = threading.Event()
+            timings: list[tuple[float, float, str]] = []
+
+            def hammer(sid: str) -> None:
+                with daemon.client(timeout=60) as c:
+                    while not stop.is_set():
+                        started = time.monotonic()
+                        reply = c.cmd(f"read {sid}")
+                        timings.append((started, time.monotonic() - started, reply))
+
+            threads = [threading.Thread(target=hammer, args=(sid,)) for sid in sids]
+            for t in threads:
+                t.start()
+            time.sleep(1)
+            proxy.down("blackhole")
+            time.sleep(6)
+            proxy.up()
+            healed = time.monotonic()
+            time.sleep(5)
+            stop.set()
+            for t in threads:
+                t.join(60)
+        finally:
+            proxy.up()
+            daemon.stop()
+            drop_postgres_schema(unique)
+    after = [(took, reply) for started, took, reply in timings if started + took >= healed]
+    assert after and after[-1][1].startswith("ok "), after[-3:]
+    slowest = max(took for took, _ in after)
+    assert slowest < 2 + 1.5, f"a request waited {slowest:.1f} s after the partition healed"
+    assert {reply for _, reply in after} <= {'ok a:1:{s:1:"n";s:1:"0";}', *STORE_ERRORS}
