@@ -8,8 +8,29 @@ tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["COMMANDS", "Command"]
+__all__ = ["CODEC_ERROR", "COMMANDS", "PROTOCOL_ERROR", "Command"]
+
+
+class _Pseudo:
+    """The name of a request a codec rejected: ``[name, Err]``.  Not bytes, so that no client
+    can send it (a RESP2 request may name any bytes, NUL bytes included)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+#: A line the text codec rejected (too long, not UTF-8, a NUL byte): answered, and the
+#: connection goes on.
+CODEC_ERROR: Any = _Pseudo("CODEC_ERROR")
+#: A request the RESP2 codec rejected: answered, then the connection closes.
+PROTOCOL_ERROR: Any = _Pseudo("PROTOCOL_ERROR")
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from itertools import chain
 from typing import Any
 
 from ..exceptions import ProtocolError
+from .commands import PROTOCOL_ERROR
 from .replies import Err, Raw, Timed
 
 __all__ = [
@@ -38,10 +39,6 @@ __all__ = [
     "encode_reply",
     "encode_request",
 ]
-
-#: Pseudo command name of a request the codec rejected: ``[PROTOCOL_ERROR, Err]``; the
-#: connection sends the error and closes.
-PROTOCOL_ERROR = b"\x00resp"
 
 
 class RespProtocolError(ProtocolError):

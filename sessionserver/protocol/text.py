@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import phpserialize
+from .commands import CODEC_ERROR
 from .replies import (
     GET_ALL_FAILED,
     INVALID_UTF8,
@@ -35,9 +36,6 @@ __all__ = [
     "encode_reply",
 ]
 
-#: A pseudo command name for a line the codec rejected; the item is ``[CODEC_ERROR, Err]``.
-#: A NUL byte can never start a real command (the codec rejects NUL bytes), so it cannot clash.
-CODEC_ERROR = b"\x00"
 
 #: Longest request line accepted by default (a ``put_all`` carries a whole session).
 DEFAULT_MAX_LINE = 8 * 1024 * 1024

@@ -384,7 +384,7 @@ class ServerConnection(asyncio.Protocol):
                 self._more = bool(requests)
                 if not requests:
                     break
-                if requests[0][0] == CODEC_ERROR and requests[0][1] is LINE_TOO_LONG:
+                if requests[0][0] is CODEC_ERROR and requests[0][1] is LINE_TOO_LONG:
                     self.state.closing = True  # before auth, answer it and hang up
                 budget -= 1
                 self._count(1)
@@ -510,7 +510,7 @@ class ServerConnection(asyncio.Protocol):
             refusal = self.encode(SHUTTING_DOWN)
             out = []
             for parts in requests:
-                if parts[0] == PROTOCOL_ERROR:  # the stream is lost: the error, then nothing
+                if parts[0] is PROTOCOL_ERROR:  # the stream is lost: the error, then nothing
                     out.append(self.encode(parts[1]))
                     break
                 out.append(refusal)

@@ -128,3 +128,22 @@ def test_out_of_range_arguments_are_invalid_not_internal_errors(
             assert reply in ("err Invalid argument.", "err Could not open session."), line
         assert c.cmd("sessions 9223372036854775807").startswith("ok 0")
     assert "Traceback" not in daemon.log
+
+
+@pytest.mark.parametrize("token", [None, "s3cret"])
+def test_a_request_named_like_the_codecs_markers_is_an_unknown_command(
+    start_daemon: StartDaemon, token: str | None
+) -> None:
+    """The codecs hand rejected requests on under pseudo names; over RESP2 a client can name
+    a command with any bytes, so those names must not be bytes (they were: b"\\x00" echoed the
+    client's own argument back as a reply, and before auth it raised in the daemon)."""
+    env = {"SESSIONSERVER_AUTH_TOKEN": token} if token else None
+    daemon = start_daemon("--storage", "memory://", env=env)
+    sock = raw(daemon)
+    sock.sendall(
+        b"*2\r\n$1\r\n\x00\r\n$5\r\nhello\r\n"
+        + b"*2\r\n$5\r\n\x00resp\r\n$5\r\nhello\r\n"
+        + b"*1\r\n$1\r\n\x00\r\n*1\r\n$4\r\nquit\r\n"
+    )
+    assert until_closed(sock) == b"-ERR unknown command\r\n" * 3 + b"+OK\r\n"
+    assert "Traceback" not in daemon.log
