@@ -10,10 +10,11 @@ from .probe import WORST
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if WORST:
-        worst, name = max(WORST)
+        latency, _, name = max(WORST)
+        _, stall, stalled = max(WORST, key=lambda item: item[1])
         terminalreporter.write_line(
-            f"hostile suite: worst ping under attack {worst * 1000:.1f} ms ({name}), "
-            f"over {len(WORST)} attacks"
+            f"hostile suite, over {len(WORST)} attacks: worst ping {latency * 1000:.1f} ms "
+            f"({name}); worst stall (less run-queue waits) {stall * 1000:.1f} ms ({stalled})"
         )
     for what, value in FIGURES:
         terminalreporter.write_line(f"hostile suite: {what}: {value}")
