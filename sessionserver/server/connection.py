@@ -106,6 +106,8 @@ class ServerConnection(asyncio.Protocol):
         )
         #: Still to authenticate: requests are parsed one at a time, with small limits.
         self.gated = config.auth_token is not None
+        #: Neither gated nor shutting down: data may take the direct path.
+        self._direct = not self.gated
         self.transport: asyncio.Transport | None = None
         self.host = ""
         #: Requests read so far (the idle sweep notices when it stops moving).
@@ -189,9 +191,8 @@ class ServerConnection(asyncio.Protocol):
             self._waiting is not None
             or self._scheduled is not None
             or self._queue
-            or self._input
-            or self.gated
-            or self._shutting_down
+            or self._input.size
+            or not self._direct
             or len(data) > _SLICE
         ):
             self._take(data)
@@ -214,7 +215,7 @@ class ServerConnection(asyncio.Protocol):
         # What the client sent before its EOF is answered, then our side closes (see _go_on);
         # but a command waiting for a lock or the storage is given up with what follows it.
         self._eof = True
-        if self._waiting is None and (self._queue or self._input or self.output.holding):
+        if self._waiting is None and (self._queue or self._input or self.output.held):
             return True
         return None
 
@@ -281,7 +282,7 @@ class ServerConnection(asyncio.Protocol):
                     self._queue[:0] = rest
                 break
         if out:
-            if st.barrier is None and not output.holding:
+            if st.barrier is None and not output.held:
                 self.transport.write(b"".join(out))  # type: ignore[union-attr]
                 if output.paused:
                     output.check()
@@ -408,6 +409,7 @@ class ServerConnection(asyncio.Protocol):
     def _ungate(self) -> None:
         """``auth`` succeeded: full limits, and what was buffered parsed with them."""
         self.gated = False
+        self._direct = not self._shutting_down
         codec = self.codec
         if isinstance(codec, Sniffer | Refusal):  # pragma: no cover - chosen by then
             return
@@ -456,7 +458,7 @@ class ServerConnection(asyncio.Protocol):
             self._go_on()
 
     def _close_when_flushed(self) -> None:
-        if self.output.holding:
+        if self.output.held:
             return  # _drained closes once the held replies are out
         if self.transport is not None:
             self.transport.close()
@@ -481,7 +483,7 @@ class ServerConnection(asyncio.Protocol):
     @property
     def busy(self) -> bool:
         """Whether a command is in flight or replies are held back."""
-        return self._waiting is not None or self.output.holding
+        return self._waiting is not None or bool(self.output.held)
 
     def close_idle(self) -> None:
         """The idle sweep: close a connection that has nothing in flight."""
@@ -494,6 +496,7 @@ class ServerConnection(asyncio.Protocol):
         then close: closing with unread bytes would reset the connection, and the client
         would lose the replies just sent."""
         self._shutting_down = True
+        self._direct = False
         if self._waiting is None:
             self._answer_shutdown()
 

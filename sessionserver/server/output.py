@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 class Output:
     """The held replies of one connection and its output limits."""
 
-    __slots__ = ("_drained", "_held", "_host", "held_bytes", "high", "limit", "paused", "transport")
+    __slots__ = ("_drained", "_host", "held", "held_bytes", "high", "limit", "paused", "transport")
 
     def __init__(
         self,
@@ -41,16 +41,12 @@ class Output:
         self._host = host
         #: Called when held replies have gone out: with whether output was blocked before.
         self._drained = drained
-        self._held: list[tuple[bytes, Barrier | None]] = []
+        #: Replies waiting for a durability barrier (or behind one that does), in order.
+        self.held: list[tuple[bytes, Barrier | None]] = []
         self.held_bytes = 0
         #: The transport's buffer passed the high-water mark (its pause_writing).
         self.paused = False
         transport.set_write_buffer_limits(high=high, low=high // 4)
-
-    @property
-    def holding(self) -> bool:
-        """Whether replies wait for a durability barrier."""
-        return bool(self._held)
 
     @property
     def unsent(self) -> int:
@@ -65,8 +61,8 @@ class Output:
 
     def write(self, data: bytes, barrier: Barrier | None) -> None:
         """Send ``data`` once ``barrier`` (if any) has settled, after what is held."""
-        if self._held:
-            self._held.append((data, barrier))
+        if self.held:
+            self.held.append((data, barrier))
             self.held_bytes += len(data)
             return
         if barrier is None or (barrier.done and barrier.error is None):
@@ -75,7 +71,7 @@ class Output:
                 if self.paused:
                     self.check()
             return
-        self._held.append((data, barrier))
+        self.held.append((data, barrier))
         self.held_bytes += len(data)
         self._drain()
 
@@ -103,12 +99,12 @@ class Output:
 
     def detach(self) -> None:
         """The connection is gone: drop what is held."""
-        self._held.clear()
+        self.held.clear()
         self.held_bytes = 0
         self.transport = None
 
     def _drain(self) -> None:
-        held = self._held
+        held = self.held
         was_blocked = self.held_bytes > self.high
         while held and self.transport is not None:
             data, barrier = held[0]
