@@ -27,14 +27,14 @@ def raw(daemon: Daemon, *, host: str | None = None, rcvbuf: int = 0) -> socket.s
 
 def until_closed(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes (a reset ends it too)."""
-    received = b""
+    received = bytearray()
     try:
         while chunk := sock.recv(65536):
             received += chunk
     except ConnectionResetError:
         pass
     sock.close()
-    return received
+    return bytes(received)
 
 
 def stats(daemon: Daemon) -> dict[str, str]:

@@ -130,12 +130,12 @@ def _exchange(daemon: Daemon, wire: bytes) -> bytes:
     try:
         sock.sendall(wire)
         sock.shutdown(socket.SHUT_WR)
-        received = b""
+        received = bytearray()
         while chunk := sock.recv(65536):
             received += chunk
     finally:
         sock.close()
-    return received
+    return bytes(received)
 
 
 def _resp_replies(received: bytes) -> list[object]:

@@ -66,7 +66,7 @@ def test_an_outage_under_load_is_storage_errors_and_a_few_log_lines(
         before = len(replies)
         proxy.down("refuse")
         outage = time.monotonic()
-        while time.monotonic() - outage < 4 and all(t.is_alive() for t in threads):
+        while time.monotonic() - outage < 2.5 and all(t.is_alive() for t in threads):
             time.sleep(0.1)
         during = replies[before:]
         proxy.up()
@@ -134,7 +134,7 @@ def test_no_request_waits_past_its_timeout_after_a_healed_postgres_partition(
             time.sleep(6)
             proxy.up()
             healed = time.monotonic()
-            time.sleep(5)
+            time.sleep(3)
             stop.set()
             for t in threads:
                 t.join(60)

@@ -19,16 +19,16 @@ DOWN = {"text": b"err Server is shutting down.\r\n", "resp": b"-ERR Server is sh
 
 def _replies(sock: socket.socket) -> tuple[bytes, bool]:
     """Everything until the server closes, and whether it closed cleanly (no reset)."""
-    received = b""
+    received = bytearray()
     sock.settimeout(30)
     try:
         while chunk := sock.recv(65536):
             received += chunk
     except ConnectionResetError:
-        return received, False
+        return bytes(received), False
     finally:
         sock.close()
-    return received, True
+    return bytes(received), True
 
 
 def _count(received: bytes, framing: str) -> tuple[int, int]:
