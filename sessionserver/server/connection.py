@@ -29,26 +29,19 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from ..logs import sid_prefix
 from ..protocol.replies import (
     AUTH_FAILED,
-    INTERNAL,
     LINE_TOO_LONG,
-    LOCKED,
     MISSING_ARGUMENT,
-    SESSION_TOO_LARGE,
     SHUTTING_DOWN,
-    STORAGE_UNAVAILABLE,
-    TOO_MANY_KEYS,
-    VALUE_TOO_LARGE,
     Err,
 )
 from ..protocol.resp import PROTOCOL_ERROR, RespServerCodec
 from ..protocol.resp import encode_reply as resp_reply
 from ..protocol.text import CODEC_ERROR
 from ..protocol.text import encode_reply as text_reply
-from ..storage import StorageError
 from .admission import Refusal
+from .errors import MAX_AUTH_FAILURES, ErrorReplies
 from .framing import PRE_AUTH_LINE, Codec, Sniffer, new_codec, parse_all, raise_limits
 from .inbox import Inbox, unread
 from .output import Output
@@ -68,18 +61,6 @@ _SLICE = 16 * 1024
 _BUDGET = 128
 #: Bytes read while a command waits before the connection stops reading.
 _INPUT_LIMIT = 64 * 1024
-#: Wrong tokens a connection may send before it is closed.
-MAX_AUTH_FAILURES = 5
-#: The error replies that mean a client was refused by a limit or a wrong token: logged at
-#: warning, as what the operator may have to act on.
-_WARN = {
-    AUTH_FAILED: "authentication failed",
-    LINE_TOO_LONG: "limit reached",
-    VALUE_TOO_LARGE: "limit reached",
-    TOO_MANY_KEYS: "limit reached",
-    SESSION_TOO_LARGE: "limit reached",
-    LOCKED: "lock wait timed out",
-}
 
 
 class ServerConnection(asyncio.Protocol):
@@ -104,6 +85,7 @@ class ServerConnection(asyncio.Protocol):
             admin_token=server.admin_token,
             admin_tables=server.tables,
         )
+        self.replies = ErrorReplies(self.counters, self.state)
         #: Still to authenticate: requests are parsed one at a time, with small limits.
         self.gated = config.auth_token is not None
         #: Neither gated nor shutting down: data may take the direct path.
@@ -112,7 +94,6 @@ class ServerConnection(asyncio.Protocol):
         self.host = ""
         #: Requests read so far (the idle sweep notices when it stops moving).
         self.commands = 0
-        self.auth_failures = 0
         self.idle_mark = (-1, 0.0)
         self._waiting: asyncio.Future[Any] | None = None
         #: Requests read and not run yet; bytes read and not parsed yet.
@@ -124,8 +105,6 @@ class ServerConnection(asyncio.Protocol):
         self._shutting_down = False
         self._counted = False
         self._eof = False
-        #: The warnings this connection has had logged (see ``_error``).
-        self._warned: set[Err] = set()
 
     def use_framing(self, first_byte: int) -> Codec:
         self.codec = codec = new_codec(first_byte, self.server.config, gated=self.gated)
@@ -252,7 +231,7 @@ class ServerConnection(asyncio.Protocol):
                 try:
                     result = handler(st, parts)
                 except Exception:
-                    result = self._failed()
+                    result = self.replies.failed()
                 if result is None:
                     append(ok)
                     continue
@@ -269,8 +248,8 @@ class ServerConnection(asyncio.Protocol):
                 if result is QUIT:
                     append(ok)
                     break
-                self._error(result)
-                if result is AUTH_FAILED and self._auth_failed():
+                self.replies.sent(result)
+                if result is AUTH_FAILED and self.replies.auth_failed():
                     append(encode(result))
                     break
             reply = encode(result)
@@ -300,13 +279,13 @@ class ServerConnection(asyncio.Protocol):
         if fut.cancelled():
             result: Any = SHUTTING_DOWN
         elif (exc := fut.exception()) is not None:
-            result = self._failed(exc)
+            result = self.replies.failed(exc)
         else:
             result = fut.result()
         if result is QUIT:
             result = None
         elif result.__class__ is Err:
-            self._error(result)
+            self.replies.sent(result)
         self._emit(self.encode(result))
         if self.state.closing:
             self._queue.clear()
@@ -314,45 +293,6 @@ class ServerConnection(asyncio.Protocol):
             self._close_when_flushed()
             return
         self._go_on()
-
-    def _failed(self, exc: BaseException | None = None) -> Any:
-        if exc is None:
-            logger.exception("command failed")
-        elif isinstance(exc, StorageError):
-            logger.error("storage failed: %s", exc)
-            return STORAGE_UNAVAILABLE
-        else:
-            logger.error("command failed", exc_info=exc)
-        return INTERNAL
-
-    def _error(self, err: Err) -> None:
-        # The error path only: count the reply, and say so when a client hit a limit, once
-        # per connection and kind (a client repeating a wrong token must not flood the log).
-        self.counters.failed(err)
-        if err in _WARN and err not in self._warned:
-            self._warned.add(err)
-            st = self.state
-            logger.warning(
-                "%s from %s: %s (once per connection)",
-                _WARN[err],
-                st.peer or "a client",
-                err.message,
-                extra={"peer": st.peer or None, "reply": err.name, "session": sid_prefix(st.sid)},
-            )
-
-    def _auth_failed(self) -> bool:
-        """Count a wrong token; whether the connection has had its last try (it is closed)."""
-        self.auth_failures += 1
-        if self.auth_failures < MAX_AUTH_FAILURES:
-            return False
-        logger.warning(
-            "closing a connection from %s after %d wrong tokens",
-            self.state.peer or "a client",
-            MAX_AUTH_FAILURES,
-            extra={"peer": self.state.peer or None},
-        )
-        self.state.closing = True
-        return True
 
     def _take(self, data: bytes) -> None:
         """Queue ``data`` for :meth:`_pump`; stop reading while the queue is long."""

@@ -4,7 +4,9 @@ A store outage fails every request, a client guessing tokens fails every ``auth`
 server refuses every connection: logged one line per event, each of those floods the log (a
 12 s Redis outage once wrote 1,091 ERROR lines).  :class:`RateLimit` is a logging filter that
 lets the first record of each message (its format string, so "storage failed: %s" is one
-message whatever the error) through, drops the repeats for ``interval`` seconds, and then
+message whatever the error; a format string that starts with its first argument, as
+"%s from %s: %s" does, is one message per value of that argument, its kind) through, drops
+the repeats for ``interval`` seconds, and then
 reports how many it dropped on the next one that passes, or from :meth:`RateLimit.flush`,
 which the daemon's housekeeping calls, so that a burst that stops is still counted.
 """
@@ -31,12 +33,14 @@ class RateLimit(logging.Filter):
         self.interval = interval
         self.clock = clock
         #: message -> (time of the last record let through, records dropped since, a sample)
-        self._seen: dict[tuple[str, object], tuple[float, int, logging.LogRecord]] = {}
+        self._seen: dict[tuple[str, object, object], tuple[float, int, logging.LogRecord]] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or getattr(record, "_summary", False):
             return True
-        key = (record.name, record.msg)
+        msg, args = record.msg, record.args
+        kind = args[0] if isinstance(args, tuple) and args and str(msg).startswith("%s") else None
+        key = (record.name, msg, kind)
         now = self.clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.interval:

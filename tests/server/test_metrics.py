@@ -91,6 +91,12 @@ class Transport:
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 5000) if name == "peername" else default
 
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass  # the connection's output bound (nothing is ever unsent here)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
     def close(self) -> None:
         pass
 
