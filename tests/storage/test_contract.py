@@ -17,6 +17,7 @@ import pytest
 
 from sessionserver.storage import Storage, StorageOptions, open_storage
 
+from ..helpers import wait_until_async
 from ..stores import (
     drop_postgres_schema,
     drop_redis_prefix,
@@ -387,8 +388,9 @@ async def test_a_lapsed_lease_frees_the_lock(make_shared: Factory) -> None:
     one, two = await make_shared(), await make_shared()
     assert await one.lock_acquire(A, b"t1", 0.2)
     assert await one.lock_renew([(A, b"t1")], 0.2) == [True]
-    await asyncio.sleep(0.35)  # the store's clock: a lapsed lease is gone
-    assert await two.lock_acquire(A, b"t2", 5)
+    assert not await two.lock_acquire(A, b"t2", 5)
+    # The store's clock: a lapsed lease is gone.
+    await wait_until_async(lambda: two.lock_acquire(A, b"t2", 5), what="the lease to lapse")
     assert await one.lock_renew([(A, b"t1")], 5) == [False]
 
 
@@ -401,8 +403,7 @@ async def test_a_save_is_fenced_by_the_lock_token(make_shared: Factory) -> None:
     assert await one.lock_acquire(A, b"t1", 5)
     assert await one.save_and_release(A, b"t1", {b"k": b"1"}, now, None)
     assert await two.lock_acquire(A, b"t2", 0.2)  # released by the save
-    await asyncio.sleep(0.35)
-    assert await one.lock_acquire(A, b"t1", 5)  # t2's lease lapsed
+    await wait_until_async(lambda: one.lock_acquire(A, b"t1", 5), what="t2's lease to lapse")
     with pytest.raises(LockLost):
         await two.save_and_release(A, b"t2", {b"k": b"stale"}, now, None)
     assert await one.load(A, now) == {b"k": b"1"}  # the stale save changed nothing
