@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,31 @@ def test_a_daemon_that_cannot_start_exits_3(start_daemon: StartDaemon, tmp_path:
 def test_an_admin_command_that_fails_exits_1() -> None:
     done = sessionserver("ping", "--url", "sessionserver://127.0.0.1:1")
     assert done.returncode == 1 and one_line(done)
+
+
+def test_an_interrupted_command_exits_130() -> None:
+    """Ctrl-C while a command waits (here ``ping`` on a server that never answers)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSERVER_")}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sessionserver",
+                "ping",
+                "--url",
+                f"sessionserver://127.0.0.1:{port}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        conn, _ = server.accept()  # it connected and waits for a reply that never comes
+        with conn:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 130
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
