@@ -1,8 +1,10 @@
-"""Administration commands: ``sessionserver ping``, ``stats``, ``sessions``, ``show ID``."""
+"""Administration commands: ``sessionserver ping``, ``stats``, ``sessions``, ``show ID``,
+``backup DEST``."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,15 +29,15 @@ def _url_option(func: F) -> F:
     )(func)
 
 
-def _client(url: str) -> SessionClient:
+def _client(url: str, timeout: float) -> SessionClient:
     try:
-        return SessionClient(url, connect_timeout=5, timeout=10, pool_timeout=5)
+        return SessionClient(url, connect_timeout=5, timeout=timeout, pool_timeout=5)
     except SessionServerError as exc:
         raise click.ClickException(str(exc)) from None
 
 
-def _run(url: str, action: Callable[[SessionClient], None]) -> None:
-    client = _client(url)
+def _run(url: str, action: Callable[[SessionClient], None], *, timeout: float = 10) -> None:
+    client = _client(url, timeout)
     try:
         action(client)
     except SessionNotFound as exc:
@@ -124,4 +126,29 @@ def show(url: str, session_id: str) -> None:
     _run(url, action)
 
 
-COMMANDS = [ping, stats, sessions, show]
+@click.command()
+@_url_option
+@click.option(
+    "--timeout",
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait for the copy (a large store takes a while).",
+)
+@click.argument("dest")
+def backup(url: str, timeout: float, dest: str) -> None:
+    """Have the daemon copy its embedded store to DEST, a new file on the daemon's host.
+
+    The copy is consistent and holds every write the daemon acknowledged before; restore by
+    starting a daemon on it.  Needs the admin token (in the URL).  A relative DEST is taken
+    from this directory.
+    """
+
+    def action(client: SessionClient) -> None:
+        size = int(client.execute("backup", path))
+        click.echo(f"backed up to {path} ({size:,} bytes)")
+
+    path = os.path.abspath(dest)
+    _run(url, action, timeout=timeout)
+
+
+COMMANDS = [ping, stats, sessions, show, backup]

@@ -249,6 +249,13 @@ ERROR_NAMES: dict[str, type[ServerError]] = {
     "too_many_connections": ServerBusy,
     "shutting_down": ServerBusy,
     "internal": ServerError,
+    "backup_memory": InvalidRequest,
+    "backup_file": InvalidRequest,
+    "backup_redis": InvalidRequest,
+    "backup_postgres": InvalidRequest,
+    "backup_exists": InvalidRequest,
+    "backup_cannot_write": InvalidRequest,
+    "backup_failed": ServerError,
 }
 
 _classes: dict[str, type[ServerError]] = {}

@@ -126,6 +126,14 @@ COMMANDS: dict[str, Command] = {
             "live ids, a page at a time (admin)",
             admin=True,
         ),
+        Command(
+            "backup",
+            "<path>",
+            1,
+            False,
+            "a consistent copy of the embedded store in a new file on the server (admin)",
+            admin=True,
+        ),
         Command("user_sessions", "<user>", 1, False, "the ids of a user's sessions"),
         Command(
             "destroy_user",

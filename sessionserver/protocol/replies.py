@@ -108,3 +108,27 @@ NOT_TEXT = _err("not_text", "Value is not text; use the RESP framing.")
 STORAGE_UNAVAILABLE = _err("storage_unavailable", "Storage unavailable.")
 SHUTTING_DOWN = _err("shutting_down", "Server is shutting down.")
 INTERNAL = _err("internal", "Internal server error.")
+
+# --- backup (the embedded store only; each refusal says what to back up instead) -------------
+BACKUP_MEMORY = _err(
+    "backup_memory", "Nothing to back up: memory:// keeps sessions in memory only."
+)
+BACKUP_FILE = _err(
+    "backup_file",
+    "No backup command for file:// storage: copy its folder (each session file is replaced "
+    "whole, so a copy holds every session whole).",
+)
+BACKUP_REDIS = _err(
+    "backup_redis",
+    "No backup command for Redis storage: back up Redis itself (BGSAVE, AOF, or a replica).",
+)
+BACKUP_POSTGRES = _err(
+    "backup_postgres",
+    "No backup command for PostgreSQL storage: back up the database itself (pg_dump, or a "
+    "replica).",
+)
+BACKUP_EXISTS = _err("backup_exists", "Backup file exists.")
+BACKUP_CANNOT_WRITE = _err(
+    "backup_cannot_write", "Cannot write the backup there (no such folder, or not writable)."
+)
+BACKUP_FAILED = _err("backup_failed", "Backup failed (the server's log says why).")

@@ -272,6 +272,13 @@ def cmd_gc(st: ConnectionState, parts: Parts) -> Reply:
     return INVALID_ARGUMENT if idle is None else st.m.admin.gc(st, idle)
 
 
+def cmd_backup(st: ConnectionState, parts: Parts) -> Reply:
+    if st.resp:
+        return INVALID_ARGUMENT if len(parts) > 2 else st.run(st.m.admin.backup(parts[1]))
+    # The text framing split the path at its first spaces; joining restores it exactly.
+    return st.run(st.m.admin.backup(b" ".join(parts[1:])))
+
+
 def cmd_user_sessions(st: ConnectionState, parts: Parts) -> Reply:
     return st.m.user_sessions(parts[1])
 

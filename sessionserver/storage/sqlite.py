@@ -478,6 +478,19 @@ class SqliteStorage(MemoryStorage):
                 os.unlink(path)
         self._sync_dir()
 
+    async def backup(self, path: str) -> None:
+        """Copy the database to ``path`` (a new or empty file) with ``VACUUM INTO``, once it
+        holds everything acknowledged: a sync after the one in flight (which may have taken
+        its sessions before the latest writes).  The copy runs on the database thread, so it
+        sees the state between two transactions.  A failure to write the copy is the
+        ``sqlite3.Error`` itself; a failing database a :class:`StorageError`."""
+        while self._sync_task is not None and not self._sync_task.done():
+            await asyncio.wait({self._sync_task})
+        await self._sync()
+        if self._db_worker is None or self._db is None:
+            raise StorageError(f"{self.path} is closed")
+        await self._db_worker.run(self._db.execute, "VACUUM INTO ?", (path,))
+
     def info(self) -> dict[str, int | float | str]:
         info = super().info()
         info.update(
