@@ -75,16 +75,19 @@ def up(state: Path, timeout: float) -> None:
             f"already running: python -m examples.cluster down --state {state}"
         )
     for tool in ("redis-server", "redis-cli"):
-        if not any(Path(d, tool).exists() for d in os.environ.get("PATH", "").split(":")):
+        if shutil.which(tool) is None:
             raise click.ClickException(f"{tool} is not installed (Debian: apt-get install redis)")
     if nginx_binary() is None:
         raise click.ClickException("nginx is not installed (Debian: apt-get install nginx)")
-    state.mkdir(parents=True, exist_ok=True)
-    if any(state.iterdir()):
-        if not (state / "cluster.log").exists():
-            raise click.ClickException(f"{state} is not empty: give another --state")
-        for old in state.iterdir():  # a stopped run's logs and data
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        if any(state.iterdir()):
+            if not (state / "cluster.log").exists():
+                raise click.ClickException(f"{state} is not empty: give another --state")
+            for old in state.iterdir():  # a stopped run's logs and data
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
+    except OSError as exc:
+        raise click.ClickException(f"cannot use {state}: {exc.strerror}") from None
     with open(state / "cluster.log", "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "examples.cluster", "run", "--state", str(state)],

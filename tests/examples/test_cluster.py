@@ -110,8 +110,6 @@ def sign_in(page: Page, base: str, name: str, password: str) -> None:
     page.fill("input[name=username]", name)
     page.fill("input[name=password]", password)
     page.click("#sign-in")
-    page.wait_for_url(base + "shop/")
-    expect(page.locator("#user")).to_have_text(name)
 
 
 def cart(page: Page) -> list[str]:
@@ -127,6 +125,8 @@ def test_the_shop_survives_a_front_end_and_a_daemon(
 
     # Sign in on the Django site, fill the cart from the Flask shop and the FastAPI cart.
     sign_in(laptop, base, "alice", "wonderland")
+    laptop.wait_for_url(base + "shop/")
+    expect(laptop.locator("#user")).to_have_text("alice")
     laptop.click("text=Add apple")
     expect(laptop.locator("#cart-count")).to_have_text("1")
     laptop.click("text=Add pear")
@@ -173,8 +173,13 @@ def test_the_shop_survives_a_front_end_and_a_daemon(
     expect(laptop.locator("#orders > li").first).to_contain_text("fig")
     shot(laptop, tmp_path, "account")
 
-    # Alice signs in on her phone too; the surviving daemon's dashboard shows both sessions.
+    # Alice signs in on her phone too (a wrong password first); the surviving daemon's
+    # dashboard shows both sessions.
+    sign_in(phone, base, "alice", "rabbit hole")
+    expect(phone.locator("#error")).to_have_text("Unknown name or wrong password.")
+    expect(phone.locator("#user")).to_have_text("not signed in")
     sign_in(phone, base, "alice", "wonderland")
+    expect(phone.locator("#user")).to_have_text("alice")
     dashboard = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     dashboard.goto(cluster["daemons"][1]["admin"])
     expect(figure(dashboard, "sessionserver_sessions")).to_have_text("2", timeout=10_000)

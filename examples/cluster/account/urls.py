@@ -7,6 +7,7 @@ whichever framework made it."""
 from __future__ import annotations
 
 import hmac
+from html import escape
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import path
@@ -28,7 +29,9 @@ _FORM = """<form method="post" action="/account/login">
 def account(request: HttpRequest) -> HttpResponse:
     session = request.session
     if not session.get("_user_id"):
-        body = _FORM + (f'<p id="error">{session.pop("error")}</p>' if "error" in session else "")
+        body = _FORM
+        if "error" in session:
+            body += f'<p id="error">{escape(session.pop("error"))}</p>'
     else:
         orders = "".join(
             f"<li>Order {n}: {items(order)}</li>"
