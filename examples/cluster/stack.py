@@ -154,7 +154,12 @@ class Stack:
         port = free_port()
         server, *args = FRONT_ENDS[app][1]
         argv = [sys.executable, "-m", server, *(a.format(port=port) for a in args)]
-        env = {"FRONT_END": name, "SESSIONSERVER_URL": self.info["session_url"]}
+        env = {
+            "FRONT_END": name,
+            "SESSIONSERVER_URL": self.info["session_url"],
+            # The account site's own settings, whatever the caller's environment names.
+            "DJANGO_SETTINGS_MODULE": "examples.cluster.account.settings",
+        }
         proc = self._group(argv, self.state / f"{name}.log", env)
         wait_for_port(port, proc, f"front end {name} (see {self.state / name}.log)")
         return {"name": name, "app": app, "pid": proc.pid, "port": port}
