@@ -38,7 +38,7 @@ def memory_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of a three-node Redis Cluster started for this test run."""
-    from .cluster import RedisCluster
+    from sessionserver.process import RedisCluster
 
     cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster.url

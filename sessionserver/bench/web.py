@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
+from ..process import free_port, wait_for_port
 from .cpu import children, cpu_seconds, redis_pid
 
 __all__ = ["HttpResult", "run_http_bench"]
@@ -154,25 +154,6 @@ async def _drive(
     return run.count / duration, run.errors, cpu
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the app server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("the app server did not come up")
-
-
 def _serve(app: str, port: int, env: dict[str, str], threads: int) -> subprocess.Popen[bytes]:
     bindir = os.path.dirname(sys.executable)
     if app == "flask":
@@ -272,11 +253,11 @@ def run_http_bench(
                     "BENCH_PREFIX": unique,
                     "PYTHONPATH": os.pathsep.join(sys.path),
                 }
-                port = _free_port()
+                port = free_port()
                 servers[store] = (port, _serve(app, port, env, conns))
             totals = {store: [0.0, 0.0, 0.0, 0.0] for store in STORES}
             for port, proc in servers.values():
-                _wait(port, proc)
+                wait_for_port(port, proc, "the app server")
             pids = {
                 store: [_worker(app, proc), store_pid if store == "redis" else daemon_pid]
                 for store, (port, proc) in servers.items()
