@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..exceptions import StartupError
-from ..storage import Storage, StorageError, StorageOptions, open_storage
+from ..storage import SharedStorage, Storage, StorageError, StorageOptions, open_storage
 from . import ratelog
 from .admission import Admission, is_loopback, raise_fd_limit
 from .config import ServerConfig
@@ -214,7 +214,13 @@ class Server:
         idle_timeout = self.config.idle_timeout
         # --max-sessions: count the live sessions every tick, every 5 s on a shared store
         # (counting there scans the store; other daemons' sessions count too).
-        count_every = 0 if self.config.max_sessions is None else 20 if self.storage.shared else 1
+        count_every = (
+            0
+            if self.config.max_sessions is None
+            else 20
+            if isinstance(self.storage, SharedStorage)
+            else 1
+        )
         failing = False
         ticks = 0
         while True:

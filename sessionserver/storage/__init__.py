@@ -15,12 +15,22 @@ import importlib
 import importlib.util
 from urllib.parse import urlsplit
 
-from .base import FsyncPolicy, LockLost, Storage, StorageError, StorageOptions
+from .base import (
+    FsyncPolicy,
+    InlineStorage,
+    LockLost,
+    SharedStorage,
+    Storage,
+    StorageError,
+    StorageOptions,
+)
 from .urls import parse_postgres_url, parse_redis_url, redact
 
 __all__ = [
     "FsyncPolicy",
+    "InlineStorage",
     "LockLost",
+    "SharedStorage",
     "Storage",
     "StorageError",
     "StorageOptions",

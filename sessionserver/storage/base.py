@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from ..exceptions import LockLost, StorageError
 from .worker import Barrier
@@ -32,11 +32,14 @@ __all__ = [
     "APPLY_TOO_LARGE",
     "APPLY_TOO_MANY_KEYS",
     "FsyncPolicy",
+    "InlineStorage",
     "LockLost",
+    "SharedStorage",
     "Storage",
     "StorageError",
     "StorageEvents",
     "StorageOptions",
+    "WriteBehind",
     "user_id",
 ]
 
@@ -107,19 +110,6 @@ class Storage(ABC):
 
     #: The URL scheme that selects this container.
     scheme: ClassVar[str]
-    #: Whether writes are acknowledged before they are durable (see :meth:`barrier`).
-    write_behind: ClassVar[bool] = False
-    #: Whether the container works in memory and never waits.  The daemon then calls the
-    #: synchronous twins :meth:`load_now` and :meth:`save_now` on its per-line path instead
-    #: of running a coroutine per command.
-    inline: ClassVar[bool] = False
-    #: Whether several daemons may use one store at once.  Such a container also keeps the
-    #: session locks (:meth:`lock_acquire` and the rest) and the user index
-    #: (:meth:`user_sessions`), so that nothing shared lives in one daemon's memory.
-    shared: ClassVar[bool] = False
-    #: Whether the store drops expired sessions by itself (Redis's TTLs); its
-    #: :meth:`purge_expired` then has nothing to reclaim and returns 0.
-    native_expiry: ClassVar[bool] = False
 
     def __init__(self, url: str, options: StorageOptions) -> None:
         self.url = url
@@ -143,26 +133,9 @@ class Storage(ABC):
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Flush everything acknowledged and release resources."""
 
-    def barrier(self) -> Barrier | None:
-        """A :class:`Barrier` that settles once every write accepted so far is durable.
-
-        Containers that acknowledge writes before they reach disk (write-behind) return the
-        barrier of the batch being assembled; the daemon holds back the reply to a write until
-        it settles.  ``None`` means writes are durable (or volatile) as soon as they return.
-        """
-        return None
-
     def info(self) -> dict[str, int | float | str]:
         """Container-specific counters for ``stats``."""
         return {}
-
-    def load_now(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
-        """:meth:`load`, synchronously; only for ``inline`` containers."""
-        raise NotImplementedError
-
-    def save_now(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
-        """:meth:`save`, synchronously; only for ``inline`` containers."""
-        raise NotImplementedError
 
     @abstractmethod
     async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
@@ -212,30 +185,55 @@ class Storage(ABC):
     async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
         """The session's pairs and seconds left, without counting as an access."""
 
-    # -- shared containers only --------------------------------------------------------------
+    @abstractmethod
+    async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
+        """Up to ``count`` live session ids from position ``cursor``, and the next cursor (0
+        when done).  Like Redis's SCAN: ids added or removed meanwhile may be missed or seen
+        twice."""
 
+
+class InlineStorage(Storage):
+    """A container that works in memory and never waits: the daemon calls the synchronous
+    twins :meth:`load_now` and :meth:`save_now` on its per-line path instead of running a
+    coroutine per command (see ``server/sessions/strategy.py``)."""
+
+    @abstractmethod
+    def load_now(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+        """:meth:`load`, synchronously."""
+
+    @abstractmethod
+    def save_now(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        """:meth:`save`, synchronously."""
+
+
+class SharedStorage(Storage):
+    """A container several daemons may use at once.  It also keeps the session locks (leases
+    of the store's clock, held under a token per holder) and the user index, so that nothing
+    shared lives in one daemon's memory; a lock holder's save is fenced by its token."""
+
+    @abstractmethod
     async def lock_acquire(self, sid: bytes, token: bytes, lease: float) -> bool:
         """Take the session's lock for ``token`` if nobody holds it (or the holder's lease
         lapsed), for ``lease`` seconds of the store's clock."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def lock_and_load(
         self, sid: bytes, token: bytes, lease: float, now: float
     ) -> tuple[bool, dict[bytes, bytes] | None] | None:
         """:meth:`lock_acquire` and, if it succeeded, :meth:`load`, in one round trip: (taken,
-        the session's pairs or None when absent).  None when the container has no such step
-        (the caller then takes the lock and loads separately)."""
-        return None
+        the session's pairs or None when absent); None for an id the store cannot hold (the
+        caller then takes the lock and loads separately)."""
 
+    @abstractmethod
     async def lock_renew(self, held: list[tuple[bytes, bytes]], lease: float) -> list[bool]:
         """Extend each ``(sid, token)`` lock still held under that token by ``lease`` seconds;
         for each, whether it still was."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def lock_release(self, sid: bytes, token: bytes) -> None:
         """Release the lock if ``token`` still holds it."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def save_and_release(
         self, sid: bytes, token: bytes, data: dict[bytes, bytes], now: float, ttl: int | None
     ) -> bool:
@@ -245,7 +243,6 @@ class Storage(ABC):
         changes nothing, when the lock is no longer ``token``'s (its lease lapsed and another
         daemon may hold it), so that a stalled daemon never overwrites the next holder's work;
         a :class:`StorageError` leaves the lock as it was, for the holder to retry."""
-        raise NotImplementedError
 
     async def apply(
         self,
@@ -269,13 +266,20 @@ class Storage(ABC):
         the container has no such step (then the caller takes the lock)."""
         return None
 
+    @abstractmethod
     async def user_sessions(self, user: bytes, now: float) -> list[bytes]:
         """The ids of the sessions that name ``user`` (see :func:`user_id`), live ones at
         least: callers check each before acting on it."""
-        raise NotImplementedError
 
-    @abstractmethod
-    async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
-        """Up to ``count`` live session ids from position ``cursor``, and the next cursor (0
-        when done).  Like Redis's SCAN: ids added or removed meanwhile may be missed or seen
-        twice."""
+
+@runtime_checkable
+class WriteBehind(Protocol):
+    """A container that acknowledges writes before they are durable."""
+
+    def barrier(self) -> Barrier | None:
+        """A :class:`Barrier` that settles once every write accepted so far is durable.
+
+        Containers that acknowledge writes before they reach disk (write-behind) return the
+        barrier of the batch being assembled; the daemon holds back the reply to a write until
+        it settles.  ``None`` means writes are durable (or volatile) as soon as they return.
+        """

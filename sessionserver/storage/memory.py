@@ -24,7 +24,7 @@ import sys
 from itertools import chain, islice
 
 from ..ids import is_valid_id
-from .base import Storage, StorageOptions
+from .base import InlineStorage, StorageOptions
 from .index import Entry, SessionIndex
 
 __all__ = ["HOT_LIMIT", "MemoryStorage", "decode", "encode"]
@@ -52,11 +52,10 @@ def pairs_of(blob: object) -> dict[bytes, bytes]:
     return decode(blob)
 
 
-class MemoryStorage(Storage):
+class MemoryStorage(InlineStorage):
     """Sessions in a :class:`SessionIndex`; see the module docstring."""
 
     scheme = "memory"
-    inline = True
     #: Whether the ``_persist_*`` hooks do anything (checked before calling them).
     persistent = False
 

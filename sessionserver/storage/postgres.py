@@ -64,7 +64,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from ..ids import is_valid_id
-from .base import LockLost, Storage, StorageError, StorageOptions, plain_user, user_id
+from .base import LockLost, SharedStorage, StorageError, StorageOptions, plain_user, user_id
 from .pairs import pack, unpack
 from .urls import parse_postgres_url, redact
 
@@ -344,12 +344,10 @@ def _after(cursor: int) -> str | None:
     return raw[1:].decode("ascii")
 
 
-class PostgresStorage(Storage):
+class PostgresStorage(SharedStorage):
     """Sessions in PostgreSQL; see the module docstring."""
 
     scheme = "postgresql"
-    shared = True
-    native_expiry = False
 
     def __init__(self, url: str, options: StorageOptions) -> None:
         super().__init__(url, options)
@@ -733,6 +731,13 @@ class PostgresStorage(Storage):
         rows = await self._rows("lock_renew", params)
         still = {(sid.encode("ascii"), bytes(token)) for sid, token in rows}
         return [(sid, token) in still for sid, token in held]
+
+    async def lock_and_load(
+        self, sid: bytes, token: bytes, lease: float, now: float
+    ) -> tuple[bool, dict[bytes, bytes] | None] | None:
+        if not await self.lock_acquire(sid, token, lease):
+            return False, None
+        return True, await self.load(sid, now)
 
     async def lock_release(self, sid: bytes, token: bytes) -> None:
         if is_valid_id(sid):

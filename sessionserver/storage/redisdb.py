@@ -48,7 +48,7 @@ from .base import (
     APPLIED,
     APPLY_ABSENT,
     LockLost,
-    Storage,
+    SharedStorage,
     StorageError,
     StorageOptions,
     plain_user,
@@ -351,12 +351,10 @@ def _s(value: bytes | str) -> bytes:
     return value if isinstance(value, bytes) else value.encode()
 
 
-class RedisStorage(Storage):
+class RedisStorage(SharedStorage):
     """Sessions in Redis or Redis Cluster; see the module docstring."""
 
     scheme = "redis"
-    shared = True
-    native_expiry = True
 
     def __init__(self, url: str, options: StorageOptions) -> None:
         super().__init__(url, options)

@@ -105,7 +105,6 @@ class SqliteStorage(MemoryStorage):
     """Memory index in front, a journal and SQLite behind; see the module docstring."""
 
     scheme = "sqlite"
-    write_behind = True
     persistent = True
 
     def __init__(self, url: str, options: StorageOptions) -> None:

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from sessionserver.storage import Storage, StorageOptions, open_storage
+from sessionserver.storage import (
+    InlineStorage,
+    SharedStorage,
+    Storage,
+    StorageOptions,
+    open_storage,
+)
 
 from ..helpers import wait_until_async
 from ..stores import (
@@ -68,6 +74,9 @@ def _needs(name: str, request: pytest.FixtureRequest) -> None:
 
 
 Factory = Callable[..., Awaitable[Storage]]
+SharedFactory = Callable[..., Awaitable[SharedStorage]]
+#: Containers whose store drops expired sessions by itself (Redis's TTLs): nothing to purge.
+NATIVE_EXPIRY = {"redis", "redis_cluster"}
 
 
 def _names(path: Path) -> list[str]:
@@ -105,11 +114,29 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 
 
 @pytest.fixture(params=SHARED)
-async def make_shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Factory]:
+async def make_shared(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[SharedFactory]:
     """Two containers made by one of these factories share one store."""
     _needs(request.param, request)
     async for factory in _factory(request.param, tmp_path):
-        yield factory
+
+        async def shared(factory: Factory = factory, **options: object) -> SharedStorage:
+            storage = await factory(**options)
+            assert isinstance(storage, SharedStorage)
+            return storage
+
+        yield shared
+
+
+async def test_each_container_is_of_the_kind_its_scheme_says(
+    make: Factory, request: pytest.FixtureRequest
+) -> None:
+    """The daemon picks its strategy by these kinds, once, at start."""
+    name = request.node.callspec.params["make"]
+    s = await make()
+    assert isinstance(s, SharedStorage) == (name in SHARED)
+    assert isinstance(s, InlineStorage) == (name in ("memory", "sqlite"))
 
 
 async def test_create_then_load(make: Factory) -> None:
@@ -200,12 +227,14 @@ async def test_expired_equals_absent(make: Factory) -> None:
     assert await s.load(A, later) == {b"fresh": b"1"}
 
 
-async def test_purge_reclaims_only_what_expired(make: Factory) -> None:
+async def test_purge_reclaims_only_what_expired(
+    make: Factory, request: pytest.FixtureRequest
+) -> None:
     s = await make(ttl=10)
     await s.create(A, {}, T0)
     await s.create(B, {}, T0 + 5)
     # A store with native expiry reclaims by itself (tests/storage/test_redis.py watches it).
-    one = 0 if s.native_expiry else 1
+    one = 0 if request.node.callspec.params["make"] in NATIVE_EXPIRY else 1
     assert await s.purge_expired(T0 + 5) == 0
     assert await s.purge_expired(T0 + 12) == one
     assert await s.count(T0 + 12) == 1
@@ -371,7 +400,7 @@ async def test_scan_visits_every_live_session(make: Factory) -> None:
 # -- containers several daemons share: locks, fencing and the user index live in the store ----
 
 
-async def test_a_lock_is_exclusive_across_containers(make_shared: Factory) -> None:
+async def test_a_lock_is_exclusive_across_containers(make_shared: SharedFactory) -> None:
     one, two = await make_shared(), await make_shared()  # two daemons, one store
     assert await one.lock_acquire(A, b"t1", 5)
     assert not await two.lock_acquire(A, b"t2", 5)
@@ -384,7 +413,7 @@ async def test_a_lock_is_exclusive_across_containers(make_shared: Factory) -> No
     assert await one.lock_acquire(B, b"t1", 5)  # locks are per session
 
 
-async def test_a_lapsed_lease_frees_the_lock(make_shared: Factory) -> None:
+async def test_a_lapsed_lease_frees_the_lock(make_shared: SharedFactory) -> None:
     one, two = await make_shared(), await make_shared()
     assert await one.lock_acquire(A, b"t1", 0.2)
     assert await one.lock_renew([(A, b"t1")], 0.2) == [True]
@@ -394,7 +423,7 @@ async def test_a_lapsed_lease_frees_the_lock(make_shared: Factory) -> None:
     assert await one.lock_renew([(A, b"t1")], 5) == [False]
 
 
-async def test_a_save_is_fenced_by_the_lock_token(make_shared: Factory) -> None:
+async def test_a_save_is_fenced_by_the_lock_token(make_shared: SharedFactory) -> None:
     from sessionserver.storage import LockLost
 
     one, two = await make_shared(ttl=100), await make_shared(ttl=100)
@@ -415,7 +444,7 @@ async def test_a_save_is_fenced_by_the_lock_token(make_shared: Factory) -> None:
 
 
 async def test_a_holders_save_of_a_deleted_session_brings_nothing_back(
-    make_shared: Factory,
+    make_shared: SharedFactory,
 ) -> None:
     one, two = await make_shared(), await make_shared()
     now = time.time()
@@ -427,7 +456,7 @@ async def test_a_holders_save_of_a_deleted_session_brings_nothing_back(
     assert await two.lock_acquire(A, b"t2", 5)  # released all the same
 
 
-async def test_a_one_step_write_carries_the_lifetime(make_shared: Factory) -> None:
+async def test_a_one_step_write_carries_the_lifetime(make_shared: SharedFactory) -> None:
     from sessionserver.storage.base import APPLIED
 
     s = await make_shared(ttl=100)
@@ -445,7 +474,7 @@ async def test_a_one_step_write_carries_the_lifetime(make_shared: Factory) -> No
     assert await s.get_ttl(A, now) == pytest.approx(9, abs=0.01)
 
 
-async def test_the_user_index_follows_saves_renames_and_deletes(make_shared: Factory) -> None:
+async def test_the_user_index_follows_saves_renames_and_deletes(make_shared: SharedFactory) -> None:
     keys = (b"_user_id", b"_auth_user_id")
     one, two = await make_shared(user_keys=keys), await make_shared(user_keys=keys)
     now = time.time()

@@ -13,7 +13,13 @@ from typing import Literal
 import psycopg
 import pytest
 
-from sessionserver.storage import StorageError, StorageOptions, check_url, open_storage
+from sessionserver.storage import (
+    SharedStorage,
+    StorageError,
+    StorageOptions,
+    check_url,
+    open_storage,
+)
 from sessionserver.storage.postgres import PostgresStorage
 
 from ..helpers import wait_until_async
@@ -211,6 +217,7 @@ async def test_an_outage_fails_calls_in_time_and_the_container_recovers(
     with Proxy(("127.0.0.1", 5432)) as proxy:
         url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test?schema={schema}&timeout=1"
         s = open_storage(url, StorageOptions(ttl=100))
+        assert isinstance(s, SharedStorage)
         await s.start()
         try:
             now = time.time()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from ...storage import StorageError
+from ...storage import SharedStorage, StorageError
 from ..eager import resolve
 from .figures import plain
 
@@ -54,7 +54,7 @@ class Sampler:
         self.up = True
         self.probe_seconds = 0.0
         self.sessions = 0
-        self._shared = server.strategy.store.shared
+        self._shared = isinstance(server.strategy.store, SharedStorage)
         self._count_every = 10.0 if self._shared else INTERVAL
         self._counted = -self._count_every
         self._read = time.monotonic()

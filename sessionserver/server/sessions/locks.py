@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from ...storage import Storage, StorageError
+from ...storage import SharedStorage, StorageError
 
 __all__ = ["NOT_LOADED", "STORE_LEASE", "LocalLocks", "LockOwner", "Locks", "SharedLocks"]
 
@@ -179,12 +179,18 @@ class SharedLocks:
     session is locked by another daemon polls the store, backing off from 5 to 50 ms, until the
     lock comes free or its wait exceeds ``timeout`` (counted from its arrival, local queueing
     included).  A daemon that dies stops renewing: its locks lapse ``store_lease`` seconds after
-    the last renewal.  A holder's save is fenced by the token (``Storage.save_and_release``), so
-    a daemon whose lease lapsed (a long pause, a partition) cannot overwrite the next holder.
+    the last renewal.  A holder's save is fenced by the token
+    (``SharedStorage.save_and_release``), so a daemon whose lease lapsed (a long pause, a
+    partition) cannot overwrite the next holder.
     """
 
     def __init__(
-        self, storage: Storage, *, timeout: float, lease: float, store_lease: float | None = None
+        self,
+        storage: SharedStorage,
+        *,
+        timeout: float,
+        lease: float,
+        store_lease: float | None = None,
     ) -> None:
         self.local = LocalLocks(timeout=timeout, lease=lease)
         self.local.on_free = self._free

@@ -25,8 +25,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ...protocol.replies import LOCKED, OPEN_FAILED, SESSION_TOO_LARGE, TOO_MANY_KEYS, Err
-from ...storage import LockLost, Storage
-from ...storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS
+from ...storage import InlineStorage, LockLost, SharedStorage, Storage
+from ...storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS, WriteBehind
 from ...storage.worker import Barrier
 from ..eager import eager
 from .limits import Limits, apply_changes, check_changes
@@ -43,6 +43,15 @@ Maybe = Any
 _APPLY_REPLIES = {APPLY_TOO_MANY_KEYS: TOO_MANY_KEYS, APPLY_TOO_LARGE: SESSION_TOO_LARGE}
 
 
+def _no_barrier() -> None:
+    """Writes are durable (or volatile) as soon as they return."""
+    return None
+
+
+def _barrier(store: Storage) -> Callable[[], Barrier | None]:
+    return store.barrier if isinstance(store, WriteBehind) else _no_barrier
+
+
 def _as_task(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
     return asyncio.get_running_loop().create_task(coro)
 
@@ -57,7 +66,7 @@ class LocalStrategy:
         store.events = self.users
         #: How coroutines run: inline until they really wait (see ``eager``).
         self.run: Callable[[Coroutine[Any, Any, Any]], Any] = eager
-        self.barrier: Callable[[], Barrier | None] = store.barrier
+        self.barrier: Callable[[], Barrier | None] = _barrier(store)
 
     # -- locks ----------------------------------------------------------------------------------
 
@@ -211,6 +220,8 @@ class LocalStrategy:
 class InlineStrategy(LocalStrategy):
     """A local store that never waits: the request phases call its synchronous twins."""
 
+    store: InlineStorage
+
     def read(self, sid: bytes, now: float) -> Maybe:
         return self.store.load_now(sid, now)
 
@@ -264,13 +275,15 @@ class InlineStrategy(LocalStrategy):
 class SharedStrategy(LocalStrategy):
     """Several daemons on one store: locks and the user index live in the store."""
 
-    def __init__(self, store: Storage, *, lock_timeout: float, lock_lease: float) -> None:
+    store: SharedStorage
+
+    def __init__(self, store: SharedStorage, *, lock_timeout: float, lock_lease: float) -> None:
         self.store = store
         self.locks = SharedLocks(store, timeout=lock_timeout, lease=lock_lease)
         self.users = None  # kept by the store itself, for every daemon
         # The store's drivers need a Task around each call (their timeouts do).
         self.run = _as_task
-        self.barrier = store.barrier
+        self.barrier = _barrier(store)
 
     async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
         # The store may have loaded the pairs in the step that took its lock.
@@ -336,11 +349,9 @@ class SharedStrategy(LocalStrategy):
 
 
 def choose(store: Storage, *, lock_timeout: float, lock_lease: float) -> LocalStrategy:
-    """The strategy for ``store``, decided once, when the daemon starts."""
-    if store.shared:
-        cls: type[LocalStrategy] = SharedStrategy
-    elif store.inline:
-        cls = InlineStrategy
-    else:
-        cls = LocalStrategy
-    return cls(store, lock_timeout=lock_timeout, lock_lease=lock_lease)
+    """The strategy for ``store``, decided once, when the daemon starts, by what it is."""
+    if isinstance(store, SharedStorage):
+        return SharedStrategy(store, lock_timeout=lock_timeout, lock_lease=lock_lease)
+    if isinstance(store, InlineStorage):
+        return InlineStrategy(store, lock_timeout=lock_timeout, lock_lease=lock_lease)
+    return LocalStrategy(store, lock_timeout=lock_timeout, lock_lease=lock_lease)
