@@ -109,6 +109,9 @@ class SessionIndex:
         self.max_lifetime = max_lifetime
         self.expired_total = 0
         self.on_drop: Callable[[bytes], None] | None = None
+        #: How many sessions may be held as entries (tests set 0: all but the latest thawed
+        #: are records).
+        self.hot_limit = HOT_LIMIT
         self._hot: list[bytes] = []
 
     def __len__(self) -> int:
@@ -133,7 +136,7 @@ class SessionIndex:
     def heat(self, sid: bytes) -> None:
         """``sid`` is held as an entry from now on, until the next :meth:`cool`."""
         hot = self._hot
-        if len(hot) >= HOT_LIMIT:
+        if len(hot) >= self.hot_limit:
             self.cool()
         hot.append(sid)
 
