@@ -94,13 +94,17 @@ class MemoryStorage(Storage):
     async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
         return self.load_now(sid, now)
 
-    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+    async def create(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None = None
+    ) -> bool:
         index = self.index
         if not is_valid_id(sid) or index.live(sid, now) is not None:
             return False
         e = index.new_entry(data, now)
         index.insert(sid, e)
         index.heat(sid)
+        if ttl is not None:
+            index.set_ttl(sid, e, ttl, now)
         if self.persistent:
             self._persist(sid, e)
         if self.events is not None:
