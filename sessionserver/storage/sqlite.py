@@ -334,8 +334,9 @@ class SqliteStorage(MemoryStorage):
         for sid, e in pending.items():  # retry what failed, unless it changed again since
             self._pending.setdefault(sid, e)
         batch.settle(StorageError(str(error)))
-        loop = asyncio.get_running_loop()
-        self._retry_timer = loop.call_later(_RETRY, self._flush)
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()  # one retry pending at a time
+        self._retry_timer = asyncio.get_running_loop().call_later(_RETRY, self._flush)
 
     # -- the database: the latest state of what changed, about once a second -------------------
 
