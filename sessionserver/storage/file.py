@@ -291,7 +291,6 @@ class FileStorage(Storage):
         os.utime(self._file(new), (now, now))
         self._synced(self.path)
         del index.map[old]
-        index.wheel.remove(old, index.expires(e))
         e.atime = now
         index.insert(new, e)
         self._emit("renamed", old, new)

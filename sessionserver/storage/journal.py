@@ -11,7 +11,8 @@ keeps the version-independent encoding of :mod:`.pairs`.
 
 Records (plain tuples, so that marshal handles them in C):
 
-- ``(SET, sid, pairs, atime, ttl, deadline)``: pairs is a flat tuple ``(k1, v1, k2, v2, ...)``
+- ``(SET, sid, pairs, atime, ttl, deadline)``: pairs as :func:`.pairs.pack` packs them
+  (journals of earlier versions hold a flat tuple ``(k1, v1, k2, v2, ...)``, still read)
 - ``(DELETE, sid)``
 - ``(TOUCH, sid, atime)``
 
@@ -79,7 +80,8 @@ def frame(records: list[tuple[Any, ...]]) -> bytes:
 
 
 class Journal:
-    """The journal being appended to.  Used from one thread only."""
+    """The journal being appended to: written from one thread, fsynced from another (never
+    both writing)."""
 
     def __init__(self, db_path: str, seq: int) -> None:
         self.db_path = db_path
@@ -108,8 +110,12 @@ class Journal:
 
     def sync(self) -> None:
         if self.unsynced:
-            os.fdatasync(self._fd)
-            self.unsynced = False
+            self.unsynced = False  # first: a write while fdatasync runs sets it again
+            try:
+                os.fdatasync(self._fd)
+            except OSError:
+                self.unsynced = True
+                raise
 
     def close(self) -> None:
         os.close(self._fd)

@@ -1,17 +1,12 @@
 """``memory://``: sessions in the daemon's memory; volatile and the fastest.
 
-Every method completes without suspending, so the daemon runs them inline.  Memory per session
-is kept low on purpose (the target is an idle 5-field, 200-byte session in under 600 bytes): the
-pairs of an idle session are one ``marshal`` blob rather than a dict of strings (a dict of dicts
-costs ~770 bytes), and an entry holds only the blob, the last access time and, for the few
-sessions that need it, a ``(ttl, deadline)`` tuple.  ``marshal`` is only an in-memory format;
-persistent containers write :mod:`.pairs`, whose format does not depend on the Python version.
-
-Sessions in use are kept decoded: the entry holds the dict itself, so a request cycle (read,
-then write) neither decodes nor encodes.  At most ``HOT_LIMIT`` entries are held that way; past
-it, all of them are encoded back (amortised: one encode per entry per ``HOT_LIMIT`` accesses).
-Mappings returned by :meth:`MemoryStorage.load` and passed to ``save``/``create`` are shared
-with the store from then on: callers copy before changing them (the dispatcher does).
+Every method completes without suspending, so the daemon runs them inline.  Sessions live in a
+:class:`.index.SessionIndex`: an idle one is one record (its access time, lifetimes and packed
+pairs in a single ``bytes``; an idle 5-field, 200-byte session costs about 400 bytes in all),
+one in use an entry holding its pairs as a dict, so that a request cycle (read, then write)
+neither decodes nor encodes.  Mappings returned by :meth:`MemoryStorage.load` and passed to
+``save``/``create`` are shared with the store from then on: callers copy before changing them
+(the session manager does).
 
 :class:`MemoryStorage` also carries the hooks (``_persist_*``) through which the SQLite
 container writes behind this same index.
@@ -19,37 +14,14 @@ container writes behind this same index.
 
 from __future__ import annotations
 
-import marshal
 import sys
-from itertools import chain, islice
+from itertools import islice
 
 from ..ids import is_valid_id
 from .base import InlineStorage, StorageOptions
-from .index import Entry, SessionIndex
+from .index import Entry, SessionIndex, freeze
 
-__all__ = ["HOT_LIMIT", "MemoryStorage", "decode", "encode"]
-
-#: How many sessions may be held decoded at once (see the module docstring).
-HOT_LIMIT = 1024
-
-
-def encode(data: dict[bytes, bytes]) -> bytes:
-    """The compact in-memory blob of a session's pairs."""
-    return marshal.dumps(tuple(chain.from_iterable(data.items())))
-
-
-def decode(blob: bytes) -> dict[bytes, bytes]:
-    """The pairs held in a compact in-memory blob."""
-    flat = marshal.loads(blob)
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def pairs_of(blob: object) -> dict[bytes, bytes]:
-    """The pairs of an entry's blob, hot (a dict) or compact."""
-    if isinstance(blob, dict):
-        return blob
-    assert isinstance(blob, bytes)
-    return decode(blob)
+__all__ = ["MemoryStorage"]
 
 
 class MemoryStorage(InlineStorage):
@@ -64,32 +36,10 @@ class MemoryStorage(InlineStorage):
         self.index = SessionIndex(options.ttl, options.max_lifetime)
         self.index.on_drop = self._dropped
         self._map = self.index.map
-        self._hot: list[Entry] = []
-
-    # -- hot entries ----------------------------------------------------------------------------
-
-    def _pairs(self, e: Entry) -> dict[bytes, bytes]:
-        blob = e.blob
-        if blob.__class__ is dict:
-            return blob
-        data = decode(blob)
-        self._heat(e, data)
-        return data
-
-    def _heat(self, e: Entry, data: dict[bytes, bytes]) -> None:
-        if e.blob.__class__ is not dict:
-            hot = self._hot
-            if len(hot) >= HOT_LIMIT:
-                self.cool()
-            hot.append(e)
-        e.blob = data
 
     def cool(self) -> None:
-        """Encode every decoded entry back into its compact blob."""
-        for e in self._hot:
-            if e.blob.__class__ is dict:
-                e.blob = encode(e.blob)
-        self._hot.clear()
+        """Turn every session held as an entry back into a record."""
+        self.index.cool()
 
     def _dropped(self, sid: bytes) -> None:
         if self.persistent:
@@ -100,8 +50,9 @@ class MemoryStorage(InlineStorage):
     async def replay(self) -> None:
         events = self.events
         if events is not None:
+            pairs = self.index.pairs
             for sid, e in self._map.items():
-                events.saved(sid, pairs_of(e.blob))
+                events.saved(sid, pairs(e))
 
     # -- persistence hooks (the SQLite container writes behind through these) ------------------
 
@@ -121,28 +72,23 @@ class MemoryStorage(InlineStorage):
         if e is None:
             return None
         index = self.index
-        if e.meta is None:  # the common case, inlined: index.live() and index.touch()
-            ttl = index.ttl
-            old = e.atime + ttl
-            if old <= now:
+        if isinstance(e, bytes):  # idle: a record
+            e = index.live(sid, now)
+            if e is None:
+                return None
+        elif e.meta is None:  # the common case: index.live() inlined
+            if e.atime + index.ttl <= now:
                 index.drop(sid, e)
                 index.expired_total += 1
                 return None
-            previous = e.atime
-            e.atime = now
-            if old // 1 != (now + ttl) // 1:  # floor division: int() is a call
-                index.wheel.move(sid, old, now + ttl)
-        else:
-            if index.live(sid, now) is None:
-                return None
-            previous = e.atime
-            index.touch(sid, e, now)
+        elif index.live(sid, now) is None:
+            return None
+        previous = e.atime
+        e.atime = now  # index.touch(), inlined
         if self.persistent:
             self._persist_touch(sid, e, previous)
-        blob = e.blob
-        if blob.__class__ is dict:
-            return blob
-        return self._pairs(e)
+        data: dict[bytes, bytes] = e.blob
+        return data
 
     async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
         return self.load_now(sid, now)
@@ -153,9 +99,9 @@ class MemoryStorage(InlineStorage):
         index = self.index
         if not is_valid_id(sid) or index.live(sid, now) is not None:
             return False
-        e = index.new_entry(b"", now)
-        self._heat(e, data)
+        e = index.new_entry(data, now)
         index.insert(sid, e)
+        index.heat(sid)
         if ttl is not None:
             index.set_ttl(sid, e, ttl, now)
         if self.persistent:
@@ -169,24 +115,21 @@ class MemoryStorage(InlineStorage):
         if e is None:
             return False
         index = self.index
-        if e.meta is None:  # the common case, inlined: index.live() and index.touch()
-            ttl = index.ttl
-            old = e.atime + ttl
-            if old <= now:
+        if isinstance(e, bytes):  # idle: a record, whose pairs are replaced (not decoded)
+            if index.expires(e) <= now:
                 index.drop(sid, e)
                 index.expired_total += 1
                 return False
-            e.atime = now
-            if old // 1 != (now + ttl) // 1:  # floor division: int() is a call
-                index.wheel.move(sid, old, now + ttl)
-        else:
-            if index.live(sid, now) is None:
+            e = index.thaw(sid, e, data)
+        elif e.meta is None:  # the common case: index.live() inlined
+            if e.atime + index.ttl <= now:
+                index.drop(sid, e)
+                index.expired_total += 1
                 return False
-            index.touch(sid, e, now)
-        if e.blob.__class__ is dict:
-            e.blob = data
-        else:
-            self._heat(e, data)
+        elif index.live(sid, now) is None:
+            return False
+        e.atime = now
+        e.blob = data
         if self.persistent:
             self._persist(sid, e)
         if self.events is not None:
@@ -197,7 +140,7 @@ class MemoryStorage(InlineStorage):
         return self.save_now(sid, data, now)
 
     async def delete(self, sid: bytes, now: float) -> bool:
-        e = self.index.live(sid, now)
+        e = self.index.find(sid, now)
         if e is None:
             return False
         self.index.drop(sid, e)
@@ -217,6 +160,7 @@ class MemoryStorage(InlineStorage):
             self.events = events
         e.atime = now
         index.insert(new, e)
+        index.heat(new)
         if self.persistent:
             self._persist(new, e)
         if events is not None:
@@ -224,7 +168,7 @@ class MemoryStorage(InlineStorage):
         return True
 
     async def get_ttl(self, sid: bytes, now: float) -> float | None:
-        e = self.index.live(sid, now)
+        e = self.index.find(sid, now)
         return None if e is None else self.index.expires(e) - now
 
     async def set_ttl(self, sid: bytes, ttl: int, now: float) -> bool:
@@ -247,10 +191,10 @@ class MemoryStorage(InlineStorage):
         return len(self._map)
 
     async def peek(self, sid: bytes, now: float) -> tuple[dict[bytes, bytes], float] | None:
-        e = self.index.live(sid, now)
+        e = self.index.find(sid, now)
         if e is None:
             return None
-        return pairs_of(e.blob), self.index.expires(e) - now
+        return self.index.pairs(e), self.index.expires(e) - now
 
     async def scan(self, cursor: int, count: int, now: float) -> tuple[int, list[bytes]]:
         return self.index.scan(cursor, count, now)
@@ -262,8 +206,8 @@ class MemoryStorage(InlineStorage):
         }
 
     def bytes_per_session(self, sample: int = 256) -> int:
-        """Estimated memory of an idle session: the entry, its id, its compact blob, and its
-        share of the index and the expiry wheel (sampled; hot entries counted as compact)."""
+        """Estimated memory of an idle session: its id, its record, and its share of the index
+        and the expiry wheel (sampled; entries counted as the records they become)."""
         n = len(self._map)
         if not n:
             return 0
@@ -271,9 +215,6 @@ class MemoryStorage(InlineStorage):
         own = 0
         taken = 0
         for sid, e in islice(self._map.items(), sample):
-            blob = e.blob if isinstance(e.blob, bytes) else encode(pairs_of(e.blob))
-            own += size(sid) + size(e) + size(blob) + size(e.atime)
-            if e.meta is not None:
-                own += size(e.meta) + sum(size(x) for x in e.meta if x is not None)
+            own += size(sid) + size(e if isinstance(e, bytes) else freeze(e))
             taken += 1
         return round(own / taken + self.index.footprint() / n)

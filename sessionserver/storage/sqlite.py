@@ -1,17 +1,19 @@
 """``sqlite:///abs/file.db``: the embedded durable default.
 
 Sessions are served from the same in-memory index as ``memory://``.  Durability comes in two
-layers, both written by one dedicated thread:
+layers:
 
 1. **The journal** (:mod:`.journal`): every change is appended to a redo journal next to the
-   database, in batches: everything that changed while the previous batch was being written
-   goes out as one frame, one ``write()`` and, with ``fsync always``, one ``fdatasync`` (group
-   commit).  The daemon holds back the ``ok`` of a write until its frame is written
-   (:meth:`SqliteStorage.barrier`), so an acknowledged write survives ``kill -9``.
-2. **The database** (SQLite, WAL mode): about once a second the latest state of every session
-   that changed is written to it, in one transaction, followed by a checkpoint; then the
-   journal that covered those changes is deleted.  A session written a thousand times in that
-   second costs the database one row.
+   database, in batches: everything that changed in one iteration of the event loop (or while
+   the previous batch was being fsynced) goes out as one frame, one ``write()`` on the loop
+   thread (into the page cache: no thread hop, no GIL handover) and, with ``fsync always``,
+   one ``fdatasync`` on the journal thread (group commit).  The daemon holds back the ``ok``
+   of a write until its frame is written (:meth:`SqliteStorage.barrier`), so an acknowledged
+   write survives ``kill -9``.
+2. **The database** (SQLite, WAL mode, on a thread of its own): about once a second the latest
+   state of every session that changed is written to it, in one transaction, followed by a
+   checkpoint; then the journal that covered those changes is deleted.  A session written a
+   thousand times in that second costs the database one row.
 
 On start the database is loaded and the journals left by a crash are replayed on top of it.
 
@@ -36,19 +38,17 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-import marshal
 import os
 import sqlite3
 import time
-from itertools import chain
 from typing import Any
 
 from ..ids import is_valid_id
-from . import url_path
+from . import sqlitedb, url_path
 from .base import StorageError, StorageOptions
-from .index import Entry
+from .index import Entry, record
 from .journal import DELETE, SET, TOUCH, Journal, frame, journal_files, read_frames
-from .memory import MemoryStorage, encode, pairs_of
+from .memory import MemoryStorage
 from .pairs import pack, unpack
 from .worker import Barrier, Worker
 
@@ -56,49 +56,26 @@ __all__ = ["SqliteStorage"]
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    sid TEXT PRIMARY KEY,
-    data BLOB NOT NULL,
-    atime REAL NOT NULL,
-    ttl INTEGER,
-    deadline REAL
-) WITHOUT ROWID;
-"""
-_SCHEMA_VERSION = 1
-
-#: Rows per statement, and per database job: a big sync is cut into jobs so that journal
-#: writes (whose replies are waiting) get the thread in between.
-_CHUNK = 500
 #: Seconds between database syncs (and journal fsyncs under ``everysec``).
 _SYNC_INTERVAL = 1.0
 #: Retry a failed journal write this often while the disk refuses it.
 _RETRY = 1.0
 
 
-def _upsert(n: int) -> str:
-    return (
-        "INSERT INTO sessions (sid, data, atime, ttl, deadline) VALUES "
-        + ",".join(["(?,?,?,?,?)"] * n)
-        + " ON CONFLICT (sid) DO UPDATE SET data = excluded.data, atime = excluded.atime, "
-        "ttl = excluded.ttl, deadline = excluded.deadline"
-    )
+#: A session's state in the database: (sid, pairs, atime, ttl, deadline); the pairs a dict, or
+#: packed already.
+Row = tuple[str, dict[bytes, bytes] | bytes, float, int | None, float | None]
+#: A session's state as loaded: (packed pairs, atime, ttl, deadline).
+Loaded = tuple[bytes, float, int | None, float | None]
 
 
-def _delete(n: int) -> str:
-    return "DELETE FROM sessions WHERE sid IN (" + ",".join(["?"] * n) + ")"
-
-
-#: A session's state in the database: (sid, blob, atime, ttl, deadline); blob as in memory.
-Row = tuple[str, Any, float, int | None, float | None]
-
-
-def _flat(blob: Any) -> tuple[bytes, ...]:
-    """The pairs of an in-memory blob as the flat tuple the journal stores."""
-    if isinstance(blob, dict):
-        return tuple(chain.from_iterable(blob.items()))
-    flat: tuple[bytes, ...] = marshal.loads(blob)
-    return flat
+def _packed(pairs: Any) -> bytes:
+    """Pairs as :func:`.pairs.pack` packs them: from the database (which may hold the older
+    encoding, and is checked), or from a journal record (before: a flat tuple)."""
+    if isinstance(pairs, tuple):
+        return pack(dict(zip(pairs[::2], pairs[1::2], strict=True)))
+    unpacked = unpack(pairs)
+    return pairs if pairs[:1] == b"\x02" else pack(unpacked)
 
 
 class SqliteStorage(MemoryStorage):
@@ -115,7 +92,7 @@ class SqliteStorage(MemoryStorage):
         self._worker: Worker | None = None  # the journal's
         self._db_worker: Worker | None = None  # the database's
         self._db: sqlite3.Connection | None = None
-        self._journal: Journal | None = None  # used on the journal thread
+        self._journal: Journal | None = None  # written on the loop thread, synced on the other
         self._old_journals: list[str] = []  # journals the database does not cover yet
         self._lock_fd: int | None = None
         # Loop-thread state:
@@ -146,12 +123,12 @@ class SqliteStorage(MemoryStorage):
             state, replayed = await db_worker.run(self._open)
             now = time.time()
             index = self.index
-            for sid_text, (blob, atime, ttl, deadline) in state.items():
+            for sid_text, (packed, atime, ttl, deadline) in state.items():
                 sid = sid_text.encode()
                 meta = None if ttl is None and deadline is None else (ttl, deadline)
-                e = Entry(blob, atime, meta)
-                if is_valid_id(sid) and index.expires(e) > now:
-                    index.insert(sid, e)
+                rec = record(atime, meta, packed)
+                if is_valid_id(sid) and index.expires(rec) > now:
+                    index.insert(sid, rec)
                 else:
                     self._dirty.add(sid)  # deleted by the first sync
             # What the journals changed goes to the database now, and the journals go.
@@ -166,7 +143,7 @@ class SqliteStorage(MemoryStorage):
         loop = asyncio.get_running_loop()
         self._sync_timer = loop.call_later(_SYNC_INTERVAL, self._sync_tick)
 
-    def _open(self) -> tuple[dict[str, tuple[Any, float, int | None, float | None]], set[str]]:
+    def _open(self) -> tuple[dict[str, Loaded], set[str]]:
         """Lock, open the database, load it, replay the journals a crash left behind."""
         directory = os.path.dirname(self.path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
@@ -177,40 +154,29 @@ class SqliteStorage(MemoryStorage):
             os.close(lock_fd)
             raise StorageError(f"another sessionserver is using {self.path}") from None
         self._lock_fd = lock_fd
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA wal_autocheckpoint=0")  # ours run after each sync
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, _SCHEMA_VERSION):
-                raise StorageError(
-                    f"{self.path} has schema version {version}, not {_SCHEMA_VERSION}"
-                )
-            db.executescript(_SCHEMA)
-            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
-            rows = db.execute("SELECT sid, data, atime, ttl, deadline FROM sessions").fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
+        db, rows = sqlitedb.connect(self.path)
         self._db = db
-        state: dict[str, tuple[Any, float, int | None, float | None]] = {
-            sid: (encode(unpack(data)), atime, ttl, deadline)
-            for sid, data, atime, ttl, deadline in rows
-        }
+        try:
+            state: dict[str, Loaded] = {
+                sid: (_packed(data), atime, ttl, deadline)
+                for sid, data, atime, ttl, deadline in rows
+            }
+        except ValueError as exc:
+            raise StorageError(f"{self.path}: a session is damaged ({exc})") from None
         journals = journal_files(self.path)
         replayed: set[str] = set()
         for _, path in journals:
             for records in read_frames(path):
-                for record in records:
-                    kind, sid = record[0], record[1].decode()
+                for change in records:
+                    kind, sid = change[0], change[1].decode()
                     replayed.add(sid)
                     if kind == SET:
-                        state[sid] = (marshal.dumps(record[2]), *record[3:6])
+                        state[sid] = (_packed(change[2]), *change[3:6])
                     elif kind == DELETE:
                         state.pop(sid, None)
                     elif kind == TOUCH and sid in state:
                         blob, _, ttl, deadline = state[sid]
-                        state[sid] = (blob, record[2], ttl, deadline)
+                        state[sid] = (blob, change[2], ttl, deadline)
         if replayed:
             logger.info(
                 "replayed changes to %d sessions from %d journals", len(replayed), len(journals)
@@ -313,8 +279,9 @@ class SqliteStorage(MemoryStorage):
     def _flush(self) -> None:
         self._scheduled = False
         if self._writing is not None or not (self._pending or self._touches):
-            return  # the batch in flight flushes again when it is done
-        if self._worker is None:
+            return  # the batch being fsynced flushes again when it is done
+        journal, worker = self._journal, self._worker
+        if journal is None or worker is None:
             return  # stopped
         records: list[tuple[Any, ...]] = []
         for sid, e in self._pending.items():
@@ -322,7 +289,7 @@ class SqliteStorage(MemoryStorage):
                 records.append((DELETE, sid))
             else:
                 ttl, deadline = e.meta if e.meta is not None else (None, None)
-                records.append((SET, sid, _flat(e.blob), e.atime, ttl, deadline))
+                records.append((SET, sid, pack(e.blob), e.atime, ttl, deadline))
         records.extend(
             (TOUCH, sid, atime) for sid, atime in self._touches.items() if sid in self._map
         )
@@ -331,23 +298,19 @@ class SqliteStorage(MemoryStorage):
         self._dirty.update(self._touches)
         self._touches = {}
         batch, self._batch = self._batch, None
-        self._writing = writing = batch if batch is not None else Barrier()
-        # The frame is encoded here (marshal is C, and this thread holds the GIL anyway); the
-        # worker only writes it, so it needs the GIL as little as possible.
-        self._worker.post(
-            self._append,
-            (frame(records),),
-            lambda _, error: self._appended(error, writing, pending),
-        )
-
-    def _append(self, data: bytes) -> None:
-        assert self._journal is not None
+        batch = batch if batch is not None else Barrier()
         try:
-            self._journal.write(data)
-            if self.options.fsync == "always":
-                self._journal.sync()
+            journal.write(frame(records))
         except OSError as exc:
-            raise StorageError(f"{self._journal.path}: {exc.strerror or exc}") from None
+            self._appended(_journal_error(journal, exc), batch, pending)
+            return
+        if self.options.fsync != "always":
+            self._appended(None, batch, pending)
+            return
+        self._writing = batch
+        worker.post(
+            _sync_journal, (journal,), lambda _, error: self._appended(error, batch, pending)
+        )
 
     def _appended(
         self, error: BaseException | None, batch: Barrier, pending: dict[bytes, Entry | None]
@@ -370,8 +333,9 @@ class SqliteStorage(MemoryStorage):
         for sid, e in pending.items():  # retry what failed, unless it changed again since
             self._pending.setdefault(sid, e)
         batch.settle(StorageError(str(error)))
-        loop = asyncio.get_running_loop()
-        self._retry_timer = loop.call_later(_RETRY, self._flush)
+        if self._retry_timer is not None:
+            self._retry_timer.cancel()  # one retry pending at a time
+        self._retry_timer = asyncio.get_running_loop().call_later(_RETRY, self._flush)
 
     # -- the database: the latest state of what changed, about once a second -------------------
 
@@ -380,15 +344,11 @@ class SqliteStorage(MemoryStorage):
         self._sync_timer = loop.call_later(_SYNC_INTERVAL, self._sync_tick)
         if self._worker is None:
             return
-        if self.options.fsync == "everysec":
-            self._worker.post(self._sync_journal, (), _log_failure)
+        if self.options.fsync == "everysec" and self._journal is not None:
+            self._worker.post(_sync_journal, (self._journal,), _log_failure)
         if self._dirty and not self._syncing:
             self._sync_task = task = loop.create_task(self._sync())
             task.add_done_callback(_log_sync_failure)
-
-    def _sync_journal(self) -> None:
-        if self._journal is not None:
-            self._journal.sync()
 
     async def _sync(self) -> None:
         """Write the current state of every changed session to the database, then drop the
@@ -400,16 +360,17 @@ class SqliteStorage(MemoryStorage):
         dirty = list(self._dirty)
         self._dirty = set()
         try:
-            # Changes after this point go to a new journal; the one closed now covers
-            # everything in ``dirty`` (the batch in flight is written before the rotation:
-            # the journal thread runs jobs in order).
-            rotated = await worker.run(self._rotate)
+            # Changes after this point go to a new journal; the old one covers everything in
+            # ``dirty``, and is fsynced after the fsyncs of its frames (the journal thread
+            # runs jobs in order).
+            rotated = self._rotate()
             if rotated is not None:
-                self._old_journals.append(rotated)
-            for start in range(0, len(dirty), _CHUNK):
+                await worker.run(self._retire, rotated)
+                self._old_journals.append(rotated.path)
+            for start in range(0, len(dirty), sqlitedb.CHUNK):
                 # The state at the time of each chunk: newer than the rotation, which is fine,
                 # since replaying the new journal on top of it is idempotent.
-                rows, deletes = self._capture(dirty[start : start + _CHUNK])
+                rows, deletes = self._capture(dirty[start : start + sqlitedb.CHUNK])
                 await db_worker.run(self._apply, rows, deletes)
             dropped = list(self._old_journals)
             await db_worker.run(self._checkpoint_and_drop, dropped)
@@ -429,49 +390,41 @@ class SqliteStorage(MemoryStorage):
             if e is None:
                 deletes.append(sid.decode())
             else:
-                ttl, deadline = e.meta if e.meta is not None else (None, None)
-                rows.append((sid.decode(), e.blob, e.atime, ttl, deadline))
+                pairs, atime, meta = self.index.state(e)
+                ttl, deadline = meta if meta is not None else (None, None)
+                rows.append((sid.decode(), pairs, atime, ttl, deadline))
         return rows, deletes
 
-    def _rotate(self) -> str | None:
-        """Start a new journal; return the path of the old one (None if it was empty)."""
+    def _rotate(self) -> Journal | None:
+        """Start a new journal; return the old one (None if it was empty)."""
         journal = self._journal
         assert journal is not None
         if journal.size == 0:
             return None  # nothing in it: keep appending to it
-        journal.sync()  # it must outlive the crash it may be needed for
+        try:
+            self._journal = Journal(self.path, journal.seq + 1)
+        except OSError as exc:
+            raise _journal_error(journal, exc) from None
+        return journal
+
+    def _retire(self, journal: Journal) -> None:
+        """On the journal thread: make the old journal outlive the crash it may be needed for,
+        and the new one's name durable."""
+        _sync_journal(journal)
         journal.close()
-        self._journal = Journal(self.path, journal.seq + 1)
         self._sync_dir()
-        return journal.path
 
     def _apply(self, rows: list[Row], deletes: list[str]) -> None:
-        db = self._db
-        assert db is not None
+        assert self._db is not None
         encoded = [
-            (sid, pack(pairs_of(blob)), atime, ttl, deadline)
-            for sid, blob, atime, ttl, deadline in rows
+            (sid, pack(pairs) if isinstance(pairs, dict) else pairs, atime, ttl, deadline)
+            for sid, pairs, atime, ttl, deadline in rows
         ]
-        try:
-            with db:
-                for start in range(0, len(encoded), _CHUNK // 5):
-                    chunk = encoded[start : start + _CHUNK // 5]
-                    db.execute(_upsert(len(chunk)), [v for row in chunk for v in row])
-                for start in range(0, len(deletes), _CHUNK):
-                    chunk_ids = deletes[start : start + _CHUNK]
-                    db.execute(_delete(len(chunk_ids)), chunk_ids)
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
+        sqlitedb.apply(self._db, self.path, encoded, deletes)
 
     def _checkpoint_and_drop(self, journals: list[str]) -> None:
-        db = self._db
-        assert db is not None
-        try:
-            # With synchronous=NORMAL a checkpoint fsyncs the WAL, then the database: after
-            # it, the old journals are no longer needed, even across a power loss.
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            raise StorageError(f"{self.path}: {exc}") from None
+        assert self._db is not None
+        sqlitedb.checkpoint(self._db, self.path)
         for path in journals:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
@@ -503,6 +456,17 @@ class SqliteStorage(MemoryStorage):
             }
         )
         return info
+
+
+def _sync_journal(journal: Journal) -> None:
+    try:
+        journal.sync()
+    except OSError as exc:
+        raise _journal_error(journal, exc) from None
+
+
+def _journal_error(journal: Journal, exc: OSError) -> StorageError:
+    return StorageError(f"{journal.path}: {exc.strerror or exc}")
 
 
 def _log_sync_failure(task: asyncio.Task[None]) -> None:

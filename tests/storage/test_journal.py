@@ -112,3 +112,49 @@ async def test_a_crash_before_the_database_sync_is_replayed_from_the_journal(
         assert await again.load(b"a" * 32, time.time()) == {b"k": b"two", b"x": b"\x00\n"}
     finally:
         await again.stop()
+
+
+REFUSED = """
+import asyncio, os, resource, signal, sys, time
+from sessionserver.storage import StorageOptions, open_storage
+from sessionserver.storage.base import StorageError
+
+async def main():
+    s = open_storage("sqlite://" + sys.argv[1], StorageOptions(ttl=1000))
+    await s.start()
+    now = time.time()
+    await s.create(b"a" * 32, {b"k": b"one"}, now)
+    await s.barrier().wait()
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))  # the disk refuses every write now
+    s.save_now(b"a" * 32, {b"k": b"two"}, now)
+    refused = s.barrier()
+    await refused.wait()
+    assert isinstance(refused.error, StorageError), refused.error
+    assert not s.available
+    resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # and takes them again
+    s.save_now(b"a" * 32, {b"k": b"three", b"x": b"1"}, now)
+    accepted = s.barrier()
+    await accepted.wait()
+    assert accepted.error is None and s.available
+    os._exit(0)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_refused_journal_write_fails_its_batch_and_the_next_one_writes(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "s.db"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", textwrap.dedent(REFUSED), str(db)
+    )
+    assert await asyncio.wait_for(proc.wait(), 60) == 0
+    s = open_storage(f"sqlite://{db}", StorageOptions(ttl=1000))
+    await s.start()
+    try:
+        assert await s.load(b"a" * 32, time.time()) == {b"k": b"three", b"x": b"1"}
+    finally:
+        await s.stop()
