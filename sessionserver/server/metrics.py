@@ -360,6 +360,7 @@ STORE_CALLS = (
     "lock_and_load",
     "lock_renew",
     "lock_release",
+    "save_and_release",
 )
 
 
@@ -370,8 +371,8 @@ def instrument_storage(store: Storage, metrics: CommandMetrics) -> None:
     per-request path with are not store calls that can wait, and are left alone.
     """
     for name in STORE_CALLS:
-        if getattr(type(store), name) is getattr(Storage, name):
-            continue  # the base class's placeholder: this store has no such call
+        if not hasattr(store, name):
+            continue  # not this kind of store's call (see storage/base.py)
         histogram = metrics.store.setdefault(name, Histogram())
         setattr(store, name, _timed_call(getattr(store, name), histogram))
 
