@@ -253,11 +253,12 @@ def sync_connect(
     try:
         sock = socket.create_connection((host, port), timeout=connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if tls is not None:
-            sock = tls.wrap_socket(sock, server_hostname=host)
-            sock.settimeout(read_timeout)
-        else:
+        if tls is None and type(sock).__module__ == "socket":
             _kernel_timeouts(sock, read_timeout)
+        else:  # TLS, or a green socket (gevent, eventlet) that waits in its own loop
+            if tls is not None:
+                sock = tls.wrap_socket(sock, server_hostname=host)
+            sock.settimeout(read_timeout)
     except BaseException as exc:
         if sock is not None:
             sock.close()
