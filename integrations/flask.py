@@ -173,6 +173,7 @@ class SessionServerInterface(SessionInterface):
             fresh_ttl=lifetime,
             fresh=fresh,
             blind=not session.loaded,
+            known_left=session.seconds_left,
         )
         op = cookie_after_save(
             plan, old_sid=session.sid, new_sid=saved.sid, had_cookie=session.had_cookie

@@ -34,11 +34,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 import anyio.from_thread
-import anyio.lowlevel
 import greenback
 
 from sessionserver.backend import AsyncSessionBackend, valid_cookie
 from sessionserver.client import DEFAULT_URL, AsyncSessionClient
+from sessionserver.client._primitives import loop_token
 from sessionserver.cookies import CookieSettings
 from sessionserver.saving import prepare, set_cookie
 from sessionserver.session import Session, Stored
@@ -64,7 +64,7 @@ class ASGISession(Session):
         super().__init__(sid, self._load_from_sync_code, serializer)
         self._aload = aload
         self._loop_thread = threading.get_ident()
-        self._token = anyio.lowlevel.current_token() if sid is not None else None
+        self._token = loop_token() if sid is not None else None
 
     async def load_async(self) -> None:
         """Load now, from async code (a no-op once loaded)."""
@@ -208,6 +208,7 @@ class SessionMiddleware:
             fresh_ttl=todo.fresh_ttl,
             fresh=todo.fresh,
             blind=todo.blind,
+            known_left=todo.known_left,
         )
         header = set_cookie(session, saved, todo.plan, self.cookie, had_cookie=had_cookie)
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))

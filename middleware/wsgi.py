@@ -143,6 +143,7 @@ class SessionMiddleware:
             fresh_ttl=todo.fresh_ttl,
             fresh=todo.fresh,
             blind=todo.blind,
+            known_left=todo.known_left,
         )
         header = set_cookie(session, saved, todo.plan, self.cookie, had_cookie=had_cookie)
         if todo.plan.vary or header is not None:

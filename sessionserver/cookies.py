@@ -23,7 +23,7 @@ are Flask's and Starlette's, which agree, plus what a server-side store adds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
@@ -158,8 +158,12 @@ def _attributes(settings: CookieSettings) -> str:
 
 def set_cookie_header(settings: CookieSettings, sid: str) -> str:
     """A ``Set-Cookie`` value in Starlette's spelling (``Max-Age``)."""
-    max_age = f"; Max-Age={settings.max_age}" if settings.max_age is not None else ""
-    return f"{settings.name}={sid}{max_age}; {_attributes(settings)}"
+    return _set_cookie(settings, sid, settings.max_age)
+
+
+def _set_cookie(settings: CookieSettings, sid: str, max_age: int | None) -> str:
+    age = f"; Max-Age={max_age}" if max_age is not None else ""
+    return f"{settings.name}={sid}{age}; {_attributes(settings)}"
 
 
 def delete_cookie_header(settings: CookieSettings) -> str:
@@ -190,7 +194,7 @@ def cookie_header(
             seconds_left=seconds_left,
             browser=browser,
         )
-        return set_cookie_header(replace(settings, max_age=max_age), new_sid)
+        return _set_cookie(settings, new_sid, max_age)
     if op == "delete":
         return delete_cookie_header(settings)
     return None

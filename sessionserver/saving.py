@@ -25,6 +25,7 @@ class Prepared:
     fresh_ttl: int | None
     fresh: dict[str, bytes]
     blind: bool
+    known_left: int | None
 
 
 def prepare(session: Session, *, status: int, had_cookie: bool, max_age: int | None) -> Prepared:
@@ -49,6 +50,7 @@ def prepare(session: Session, *, status: int, had_cookie: bool, max_age: int | N
         lifetime,
         {**changed, **marker},
         not session.loaded,
+        session.seconds_left,
     )
 
 

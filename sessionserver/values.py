@@ -46,8 +46,11 @@ class Serializer(Protocol):
 class _Json:
     """Compact JSON, UTF-8, no NaN: what every adapter stores a value as by default."""
 
+    # One encoder: json.dumps with options builds a new one on every call.
+    _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
     def dumps(self, value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return self._encode(value)
 
     def loads(self, text: str) -> Any:
         return json.loads(text)

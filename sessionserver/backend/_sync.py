@@ -71,6 +71,7 @@ class SessionBackend:
         fresh_ttl: int | None = None,
         fresh: dict[str, bytes] | None = None,
         blind: bool = False,
+        known_left: int | None = None,
     ) -> Saved:
         """Carry out ``plan``; the id the cookie should carry and the session's seconds left.
 
@@ -81,11 +82,13 @@ class SessionBackend:
         (a stale cookie: logged out everywhere, expired) starts a fresh session with its
         changes (or ``fresh``, the pairs an adapter starts its new sessions with) and
         ``fresh_ttl``, as a request without a cookie would; a write that read the session first
-        is dropped.
+        is dropped.  ``known_left`` is what the load of this request said the session has
+        left: the write then need not ask again (it slides the same idle lifetime), and the
+        saved seconds are None (the adapter uses what the load said).
         """
         handle: SessionHandle | None = holder.pop("handle", None)
         store = plan.store
-        resend = plan.cookie == "set" and ttl is None
+        resend = plan.cookie == "set" and ttl is None and known_left is None
         try:
             if handle is None:
                 return self._run(store, sid, changed, removed, ttl, resend=resend)

@@ -66,7 +66,10 @@ def starlette_app() -> Any:
         app.add_middleware(SessionAutoloadMiddleware)
         app.add_middleware(SessionMiddleware, store=store, cookie_https_only=False, lifetime=1440)
     else:
+        from sessionserver.client import AsyncSessionClient
         from sessionserver.middleware.asgi import SessionMiddleware as ServerSessions
 
-        app.add_middleware(ServerSessions, url=os.environ["SESSIONSERVER_URL"])
+        # a pooled connection per concurrent request, as on the Flask side
+        client = AsyncSessionClient(os.environ["SESSIONSERVER_URL"], max_connections=64)
+        app.add_middleware(ServerSessions, client=client)
     return app

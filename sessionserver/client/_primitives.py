@@ -8,9 +8,12 @@ bookkeeping, which never awaits inside a critical section.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import weakref
 from types import TracebackType
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -21,6 +24,7 @@ __all__ = [
     "Semaphore",
     "ThreadLock",
     "async_context",
+    "loop_token",
     "sync_context",
 ]
 
@@ -86,10 +90,26 @@ class Semaphore:
         self._sem.release()
 
 
+_tokens: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+def loop_token() -> Any:
+    """anyio's token of the running event loop.  On asyncio it is looked up once per loop:
+    anyio's own lookup asks sniffio which library runs on every call, a few microseconds
+    that every pooled request and every ASGI request would pay."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return anyio.lowlevel.current_token()
+    token = _tokens.get(loop)
+    if token is None:
+        token = _tokens[loop] = anyio.lowlevel.current_token()
+    return token
+
+
 def async_context() -> tuple[int, object]:
     """What a pool must not be shared across: the process and the event loop (asyncio's or
     trio's)."""
-    return os.getpid(), anyio.lowlevel.current_token()
+    return os.getpid(), loop_token()
 
 
 def sync_context() -> tuple[int, object]:

@@ -185,3 +185,40 @@ def test_asgi(session_url: str, count: Callable[[Callable[[], Any]], int]) -> No
         assert count(lambda: web.get("/sync-read")) == 1
         assert count(lambda: web.get("/write")) == 1  # a blind write
         assert count(lambda: web.get("/both")) == 2  # read, then one write
+
+
+def test_a_write_after_a_read_does_not_ask_the_seconds_left_again(session_url: str) -> None:
+    """The read of the request said what the session has left; its write slides the same
+    idle lifetime, so it is a plain ``write`` and the cookie carries what the read said."""
+    sent: list[str] = []
+
+    class Watched(SessionClient):
+        def write_with_ttl(self, *args: Any, **kwargs: Any) -> int:
+            sent.append("write withttl")
+            return super().write_with_ttl(*args, **kwargs)
+
+        def write(self, *args: Any, **kwargs: Any) -> None:
+            sent.append("write")
+            super().write(*args, **kwargs)
+
+    @WRequest.application
+    def view(request: WRequest) -> WResponse:
+        session = request.environ["sessionserver.session"]
+        session["n"] = session.get("n", 0) + 1
+        return WResponse(str(session["n"]))
+
+    client = Watched(session_url)
+    app = WSGISessions(view, client=client, max_age=600)
+    web = WerkzeugClient(app)
+    try:
+        assert web.get("/").text == "1"  # a new session: one create
+        sid = web.get_cookie("session")
+        assert sid is not None
+        client.write(sid.value, ttl=300)  # its own lifetime, given elsewhere
+        sent.clear()
+        response = web.get("/")
+        assert response.text == "2"
+        assert sent == ["write"]
+        assert "Max-Age=300" in response.headers["Set-Cookie"]  # the session's, not 600
+    finally:
+        client.close()
