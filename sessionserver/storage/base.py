@@ -205,6 +205,10 @@ class InlineStorage(Storage):
     def save_now(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
         """:meth:`save`, synchronously."""
 
+    @abstractmethod
+    def get_ttl_now(self, sid: bytes, now: float) -> float | None:
+        """:meth:`get_ttl`, synchronously (a ``withttl`` reply asks it after the access)."""
+
 
 class SharedStorage(Storage):
     """A container several daemons may use at once.  It also keeps the session locks (leases

@@ -167,9 +167,12 @@ class MemoryStorage(InlineStorage):
             events.renamed(old, new)
         return True
 
-    async def get_ttl(self, sid: bytes, now: float) -> float | None:
+    def get_ttl_now(self, sid: bytes, now: float) -> float | None:
         e = self.index.find(sid, now)
         return None if e is None else self.index.expires(e) - now
+
+    async def get_ttl(self, sid: bytes, now: float) -> float | None:
+        return self.get_ttl_now(sid, now)
 
     async def set_ttl(self, sid: bytes, ttl: int, now: float) -> bool:
         e = self.index.live(sid, now)

@@ -238,6 +238,9 @@ class InlineStrategy(LocalStrategy):
     async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
         return self.store.load_now(sid, now)
 
+    def get_ttl(self, sid: bytes, now: float) -> Maybe:
+        return self.store.get_ttl_now(sid, now)
+
     def save(self, owner: LockOwner, sid: bytes, data: Pairs, now: float, ttl: int | None) -> Maybe:
         if ttl is not None:
             return super().save(owner, sid, data, now, ttl)
