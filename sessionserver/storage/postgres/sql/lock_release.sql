@@ -1,0 +1,1 @@
+DELETE FROM {locks} WHERE sid = %(sid)s AND token = %(token)s::bytea
