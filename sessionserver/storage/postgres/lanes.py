@@ -186,7 +186,14 @@ class Lanes:
         self.batches_total += 1
         self.requests_total += len(batch)
         task = asyncio.ensure_future(self._round_trips(lane, batch))
-        done, _ = await asyncio.wait((task,), timeout=self.timeout)
+        try:
+            done, _ = await asyncio.wait((task,), timeout=self.timeout)
+        except asyncio.CancelledError:  # the storage stops
+            self._abandon(task, self._conns[lane])
+            self._conns[lane] = None
+            for request in batch:
+                self._fail(request, StorageError("postgresql: the storage is stopped"))
+            raise
         if not done:
             self._abandon(task, self._conns[lane])
             self._conns[lane] = None

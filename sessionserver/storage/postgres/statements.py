@@ -1,8 +1,8 @@
 """The container's SQL, kept in ``sql/*.sql`` (package data), rendered once per storage.
 
 Each file is one statement taking its parameters by name (``%(name)s``); ``{...}`` are filled
-in when a storage is made: the schema's tables, the daemon's lifetimes and a few shared
-expressions.  ``schema.sql`` holds the DDL, its statements separated by lines of ``;``.
+in when a storage is made: the schema's tables, the daemon's lifetimes and user keys, and a
+few shared expressions.  ``schema.sql`` holds the DDL, its statements separated by lines of ``;``.
 """
 
 from __future__ import annotations
@@ -47,8 +47,13 @@ class Rendered:
         self.queries = queries
 
 
-def render(schema: str, ttl: int, max_lifetime: int | None) -> Rendered:
+def render(
+    schema: str, ttl: int, max_lifetime: int | None, user_keys: tuple[bytes, ...]
+) -> Rendered:
     names: dict[str, sql.Composable] = {
+        "user_keys": sql.SQL("ARRAY[{}]::bytea[]").format(
+            sql.SQL(", ").join(sql.Literal(key) for key in user_keys)
+        ),
         "schema": sql.Identifier(schema),
         "ttl": sql.Literal(ttl),
         "maxlife": sql.Literal(None if max_lifetime is None else float(max_lifetime)),

@@ -96,7 +96,7 @@ class PostgresStorage(Storage):
         #: The first key of this schema's advisory locks (renames take turns on them).
         self._space = _advisory_key(self.schema) >> 32
         # Rendered once: the statements are the same for every call, only parameters vary.
-        rendered = render(self.schema, options.ttl, options.max_lifetime)
+        rendered = render(self.schema, options.ttl, options.max_lifetime, options.user_keys)
         self._ddl = rendered.ddl
         self._sql = rendered.queries
 
@@ -380,10 +380,9 @@ class PostgresStorage(Storage):
             "now": now,
             "token": token or None,
             "ttl": ttl,
-            "keys": list(changes),
-            "values": list(changes.values()),
-            "removed": removed,
-            "user_keys": list(self._user_keys),
+            # Packed, as the pairs are: one bytea each is cheaper to send than arrays.
+            "changes": pack(changes),
+            "removed": pack(dict.fromkeys(removed, b"")),
             "max_keys": max_keys,
             "max_session": max_session,
         }

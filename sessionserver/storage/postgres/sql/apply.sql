@@ -24,27 +24,33 @@ WITH RECURSIVE claim AS (
     SELECT s.data FROM {sessions} s
     WHERE s.sid = %(sid)s AND EXISTS (SELECT FROM live)
     FOR UPDATE
-), walk (pos, k, v, ord) AS (
-    -- the pairs (pairs.py's encoding): after the version byte, per pair two big-endian
-    -- 32-bit lengths, then the key and the value
-    SELECT 2, NULL::bytea, NULL::bytea, 0::bigint FROM cur
+), blobs (part, data) AS (
+    -- 0: the pairs; 1: the changes; 2: the removed keys (with empty values), all three in
+    -- pairs.py's encoding
+    SELECT 0, data FROM cur
+    UNION ALL SELECT 1, %(changes)s::bytea
+    UNION ALL SELECT 2, %(removed)s::bytea
+), walk (part, pos, k, v, ord) AS (
+    -- after the version byte, per pair two big-endian 32-bit lengths, the key, the value
+    SELECT part, 2, NULL::bytea, NULL::bytea, 0::bigint FROM blobs
     UNION ALL
-    SELECT w.pos + 8 + h.kl + h.vl, substring(c.data FROM w.pos + 8 FOR h.kl),
-        substring(c.data FROM w.pos + 8 + h.kl FOR h.vl), w.ord + 1
-    FROM walk w CROSS JOIN cur c CROSS JOIN LATERAL (
-        SELECT (get_byte(c.data, w.pos - 1) << 24) | (get_byte(c.data, w.pos) << 16)
-                | (get_byte(c.data, w.pos + 1) << 8) | get_byte(c.data, w.pos + 2) AS kl,
-            (get_byte(c.data, w.pos + 3) << 24) | (get_byte(c.data, w.pos + 4) << 16)
-                | (get_byte(c.data, w.pos + 5) << 8) | get_byte(c.data, w.pos + 6) AS vl
+    SELECT w.part, w.pos + 8 + h.kl + h.vl, substring(b.data FROM w.pos + 8 FOR h.kl),
+        substring(b.data FROM w.pos + 8 + h.kl FOR h.vl), w.ord + 1
+    FROM walk w JOIN blobs b ON b.part = w.part CROSS JOIN LATERAL (
+        SELECT (get_byte(b.data, w.pos - 1) << 24) | (get_byte(b.data, w.pos) << 16)
+                | (get_byte(b.data, w.pos + 1) << 8) | get_byte(b.data, w.pos + 2) AS kl,
+            (get_byte(b.data, w.pos + 3) << 24) | (get_byte(b.data, w.pos + 4) << 16)
+                | (get_byte(b.data, w.pos + 5) << 8) | get_byte(b.data, w.pos + 6) AS vl
     ) h
-    WHERE w.pos <= length(c.data)
+    WHERE w.pos <= length(b.data)
 ), merged AS (
     SELECT coalesce(c.k, o.k) AS k, coalesce(c.v, o.v) AS v,
         coalesce(o.ord, (1::bigint << 40) + c.ord) AS ord
-    FROM (SELECT k, v, ord FROM walk WHERE ord > 0) o
-    FULL JOIN unnest(%(keys)s::bytea[], %(values)s::bytea[]) WITH ORDINALITY AS c (k, v, ord)
-        ON c.k = o.k
-    WHERE coalesce(c.k, o.k) <> ALL (%(removed)s::bytea[])
+    FROM (SELECT k, v, ord FROM walk WHERE part = 0 AND ord > 0) o
+    FULL JOIN (SELECT k, v, ord FROM walk WHERE part = 1 AND ord > 0) c ON c.k = o.k
+    WHERE NOT EXISTS (
+        SELECT FROM walk r WHERE r.part = 2 AND r.ord > 0 AND r.k = coalesce(c.k, o.k)
+    )
 ), result AS (
     SELECT count(*) AS n, coalesce(sum(length(k) + length(v)), 0) AS size,
         '\x01'::bytea || coalesce(
@@ -54,7 +60,7 @@ WITH RECURSIVE claim AS (
         (SELECT CASE WHEN length(m.v) >= 2 AND substring(m.v FROM 1 FOR 1) = '\x22'::bytea
                 AND substring(m.v FROM length(m.v) FOR 1) = '\x22'::bytea
                 THEN substring(m.v FROM 2 FOR length(m.v) - 2) ELSE m.v END
-            FROM unnest(%(user_keys)s::bytea[]) WITH ORDINALITY AS u (k, ord)
+            FROM unnest({user_keys}) WITH ORDINALITY AS u (k, ord)
             JOIN merged m ON m.k = u.k
             ORDER BY u.ord LIMIT 1) AS user_id
     FROM merged
