@@ -27,6 +27,7 @@ from itertools import chain
 from typing import Any
 
 import psycopg
+from psycopg import AsyncPipeline
 from psycopg.rows import TupleRow
 
 from ..base import StorageError
@@ -86,6 +87,8 @@ class Lanes:
         self._queue: deque[_Request] = deque()
         self._wake = asyncio.Event()
         self._conns: list[Conn | None] = [None] * size
+        #: Each lane's pipeline, and the context that entered it.
+        self._modes: list[Any] = [None] * size
         #: What each lane is sending (the watchdog fails what waits past its deadline).
         self._sending: list[list[_Request]] = [[] for _ in range(size)]
         self._busy = 0
@@ -213,9 +216,14 @@ class Lanes:
         for attempt in (1, 2):
             conn = self._conns[lane]
             if conn is None or conn.closed or conn.broken:
-                conn = self._conns[lane] = await Conn.connect(self._target, **self._args)
+                conn = await Conn.connect(self._target, **self._args)
+                # In pipeline mode for good (leaving it costs a round trip): each batch ends
+                # with a Sync.  The context is kept, or its collection would leave the mode.
+                mode = conn.pipeline()
+                self._modes[lane] = (mode, await mode.__aenter__())
+                self._conns[lane] = conn
             try:
-                batch = await self._pipeline(conn, batch)
+                batch = await self._pipeline(conn, self._modes[lane][1], batch)
             except psycopg.OperationalError:
                 # A connection that died while idle is found out here: once more, on another.
                 if attempt == 2 or not conn.broken:
@@ -226,24 +234,27 @@ class Lanes:
             self._conns[lane] = None
         raise psycopg.OperationalError("the connection broke twice")
 
-    async def _pipeline(self, conn: Conn, batch: list[_Request]) -> list[_Request]:
+    async def _pipeline(
+        self, conn: Conn, pipeline: AsyncPipeline, batch: list[_Request]
+    ) -> list[_Request]:
         """Send ``batch`` in one round trip; answer what was answered; return the requests
         that got no answer because the connection broke (to be sent again)."""
         # The cursor of each request's last statement: it has a result when its request (a
         # transaction) succeeded.
         cursors = []
         failure: psycopg.Error | None = None
+        last = len(batch) - 1
         try:
-            async with conn.pipeline() as pipeline:
-                for request in batch:
-                    for query, params in request.statements:
-                        cursor = conn.cursor(binary=True)
-                        await cursor.execute(query, params, prepare=True)
+            for n, request in enumerate(batch):
+                for query, params in request.statements:
+                    cursor = conn.cursor(binary=True)
+                    await cursor.execute(query, params, prepare=True)
+                cursors.append(cursor)
+                if n < last:
                     # Each request its own transaction: a Sync after it (psycopg has no
                     # public call that queues one without waiting for the results).
                     pipeline._enqueue_sync()
-                    cursors.append(cursor)
-                await pipeline.sync()
+            await pipeline.sync()  # the last Sync, and every result
         except psycopg.Error as exc:
             if conn.broken and all(cursor.pgresult is None for cursor in cursors):
                 raise
