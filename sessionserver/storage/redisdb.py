@@ -541,7 +541,9 @@ class RedisStorage(Storage):
         flat, left = found
         return dict(zip(flat[::2], flat[1::2], strict=True)), float(left)
 
-    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+    async def create(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None = None
+    ) -> bool:
         if not is_valid_id(sid):
             return False
         user = self._user(data)
@@ -551,12 +553,26 @@ class RedisStorage(Storage):
         if not created:
             return False
         await self._reindex(sid, b"", user)
+        if ttl is not None:
+            await self.set_ttl(sid, ttl, now)
         return True
 
     async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        return await self._save(sid, data, now, b"")
+
+    async def save_and_release(
+        self, sid: bytes, token: bytes, data: dict[bytes, bytes], now: float, ttl: int | None
+    ) -> bool:
+        saved = await self._save(sid, data, now, token)
+        if saved and ttl is not None:
+            saved = await self.set_ttl(sid, ttl, now)
+        await self.lock_release(sid, token)
+        return saved
+
+    async def _save(self, sid: bytes, data: dict[bytes, bytes], now: float, token: bytes) -> bool:
+        """Save, fenced by ``token`` (b"": not fenced)."""
         if not is_valid_id(sid):
             return False
-        token = (self.fence(sid) if self.fence is not None else None) or b""
         user = self._user(data)
         result = await self._call(
             _SAVE_S,
@@ -670,6 +686,7 @@ class RedisStorage(Storage):
         max_session: int,
         token: bytes | None,
         now: float,
+        ttl: int | None = None,
     ) -> int | None:
         if not is_valid_id(sid):
             return APPLY_ABSENT
@@ -691,6 +708,8 @@ class RedisStorage(Storage):
         code = int(result[0])
         if code == APPLIED:
             await self._reindex(sid, _s(result[1]), _s(result[2]))
+            if ttl is not None and not await self.set_ttl(sid, ttl, now):
+                return APPLY_ABSENT
         return code
 
     # -- locks ------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from sessionserver.storage.base import (
 )
 from sessionserver.storage.postgres import PostgresStorage
 
+from ..helpers import wait_until_async
 from ..proxy import Proxy
 from ..stores import POSTGRES_URL, drop_postgres_schema, postgres_storage_url, unique_name
 
@@ -240,14 +241,11 @@ async def test_an_outage_fails_calls_in_time_and_the_container_recovers(
                     await call
                 assert time.monotonic() - started < 1.5
             proxy.up()
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    assert await s.load(A, now) == {b"k": b"v"}
-                    break
-                except StorageError:
-                    assert time.monotonic() < deadline, "no recovery"
-                    await asyncio.sleep(0.1)
+
+            async def recovered() -> bool:
+                return await s.load(A, now) == {b"k": b"v"}
+
+            await wait_until_async(recovered, what="the store to come back")
         finally:
             await s.stop()
 
@@ -361,8 +359,11 @@ async def test_lock_and_load_and_save_and_release_are_one_statement_each(
         assert await _one(db, f"SELECT count(*) FROM {schema}.locks") == 0  # released
         # A holder whose lease lapsed and whose lock went to another may not save.
         assert await s.lock_acquire(A, b"t1", 0.01)
-        await asyncio.sleep(0.05)  # the lease is judged by the database's clock
-        assert await s.lock_acquire(A, b"t2", 5)
+
+        async def taken_over() -> bool:  # once the lease lapsed, by the database's clock
+            return await s.lock_acquire(A, b"t2", 5)
+
+        await wait_until_async(taken_over, what="t1's lease to lapse")
         with pytest.raises(LockLost):
             await s.save_and_release(A, b"t1", {b"k": b"lost"}, now + 10, None)
         assert await s.load(A, now + 10) == {b"k": b"w"}

@@ -279,14 +279,12 @@ class PostgresStorage(Storage):
         return False
 
     async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
-        token = self.fence(sid) if self.fence is not None else None
-        return await self._save(sid, token, data, now, None, False)
+        return await self._save(sid, None, data, now, None, False)
 
     async def save_and_release(
         self, sid: bytes, token: bytes, data: dict[bytes, bytes], now: float, ttl: int | None
     ) -> bool:
-        """Save a lock holder's pairs (fenced by ``token``) with the new idle lifetime if one
-        is given, and release the lock: one statement."""
+        """One statement: the fenced save, the new idle lifetime and the release."""
         return await self._save(sid, token, data, now, ttl, True)
 
     async def delete(self, sid: bytes, now: float) -> bool:
