@@ -19,6 +19,7 @@ server restart, a terminated backend) sends the unanswered requests once more, o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -119,11 +120,10 @@ class Lanes:
             await asyncio.wait(set(self._abandoned), timeout=self.timeout)
         while self._queue:
             self._fail(self._queue.popleft(), StorageError("postgresql: the storage is stopped"))
-        conns = [conn for conn in self._conns if conn is not None]
-        self._conns = [None] * self.size
-        for conn in conns:
-            with failures(self._message):
-                await asyncio.wait_for(conn.close(), self.timeout)
+        for lane in range(self.size):
+            self._abandon(None, lane)
+        if self._abandoned:
+            await asyncio.wait(set(self._abandoned), timeout=self.timeout)
 
     def info(self) -> dict[str, int]:
         connected = sum(conn is not None and not conn.closed for conn in self._conns)
@@ -192,22 +192,19 @@ class Lanes:
         try:
             done, _ = await asyncio.wait((task,), timeout=self.timeout)
         except asyncio.CancelledError:  # the storage stops
-            self._abandon(task, self._conns[lane])
-            self._conns[lane] = None
+            self._abandon(task, lane)
             for request in batch:
                 self._fail(request, StorageError("postgresql: the storage is stopped"))
             raise
         if not done:
-            self._abandon(task, self._conns[lane])
-            self._conns[lane] = None
+            self._abandon(task, lane)
             failure = StorageError(f"postgresql: no answer within {self.timeout:g} s")
             for request in batch:
                 self._fail(request, failure)
             return
         exc = task.exception()
         if exc is not None:
-            self._abandon(None, self._conns[lane])
-            self._conns[lane] = None
+            self._abandon(None, lane)
             failure = exc if isinstance(exc, StorageError) else StorageError(self._message(exc))
             for request in batch:
                 self._fail(request, failure)
@@ -230,8 +227,7 @@ class Lanes:
                     raise
             if not batch:
                 return
-            self._abandon(None, conn)
-            self._conns[lane] = None
+            self._abandon(None, lane)
         raise psycopg.OperationalError("the connection broke twice")
 
     async def _pipeline(
@@ -282,14 +278,18 @@ class Lanes:
         if not request.future.done():
             request.future.set_exception(failure)
 
-    def _abandon(self, task: asyncio.Future[Any] | None, conn: Conn | None) -> None:
-        """Let ``task`` (cancelled) and ``conn`` go: the connection is closed once the task
-        is done with it, in the background."""
-        work = asyncio.ensure_future(self._let_go(task, conn))
+    def _abandon(self, task: asyncio.Future[Any] | None, lane: int) -> None:
+        """Let ``task`` (cancelled) and ``lane``'s connection go: the connection is closed
+        once the task is done with it, in the background; the lane connects afresh."""
+        conn, mode = self._conns[lane], self._modes[lane]
+        self._conns[lane] = self._modes[lane] = None
+        if task is None and conn is None:
+            return
+        work = asyncio.ensure_future(self._let_go(task, conn, mode))
         self._abandoned.add(work)
         work.add_done_callback(self._forget)
 
-    async def _let_go(self, task: asyncio.Future[Any] | None, conn: Conn | None) -> None:
+    async def _let_go(self, task: asyncio.Future[Any] | None, conn: Conn | None, mode: Any) -> None:
         if task is not None:
             task.cancel()
             try:
@@ -298,6 +298,11 @@ class Lanes:
                 pass
         if conn is not None and not conn.closed:
             await conn.close()
+        if mode is not None:
+            # Leave the pipeline mode of the closed connection: that fails at once, quietly
+            # (left to the collector, psycopg would log a warning for it).
+            with contextlib.suppress(Exception):
+                await mode[0].__aexit__(None, None, None)
 
     def _forget(self, task: asyncio.Task[Any]) -> None:
         self._abandoned.discard(task)
