@@ -34,18 +34,17 @@ renames, the only changes that hold two sessions at once, take turns on advisory
 their ids overlap.  Create is create-if-absent (an expired row is replaced), save is
 update-if-present and never brings back a deleted or expired session.
 
-Statements go through a few pipelined connections (:mod:`.lanes`; ``?max_connections=``, at
-most 4 of them by default 20): what the daemon's connections send in one loop iteration shares
-a round trip.  No call takes longer than ``?timeout=`` seconds (default 5), waiting for a
-connection, connecting and the statement included: the caller stops waiting then, whatever the
-network does (a partition acknowledges nothing and answers nothing), while the abandoned work
-is cancelled and its connection discarded in the background.  The same timeout also bounds the
-connect and unacknowledged writes (libpq's ``connect_timeout`` and ``tcp_user_timeout``), and
-PostgreSQL's ``statement_timeout`` cancels a slow statement on the server shortly before the
-caller gives up.  A lane that cannot connect tries again with the next batch, so the container
-recovers by itself as soon as the server is back.  Every failure surfaces as
-:class:`~..base.StorageError`, which the daemon answers with ``err``.  Other query parameters
-go to libpq (``sslmode``, ...).
+Statements go through a few connections in pipeline mode (:mod:`.lanes`; ``?max_connections=``,
+default 4): what the daemon's connections send while a lane is busy shares its next round trip.
+No call takes longer than ``?timeout=`` seconds (default 5), waiting for a connection,
+connecting and the statement included: the caller stops waiting then, whatever the network does
+(a partition acknowledges nothing and answers nothing), while the abandoned work is cancelled
+and its connection discarded in the background. The same timeout also bounds the connect and
+unacknowledged writes (libpq's ``connect_timeout`` and ``tcp_user_timeout``), and PostgreSQL's
+``statement_timeout`` cancels a slow statement on the server shortly before the caller gives
+up. A lane that cannot connect tries again with the next batch, so the container recovers by
+itself as soon as the server is back. Every failure surfaces as :class:`~..base.StorageError`,
+which the daemon answers with ``err``. Other query parameters go to libpq (``sslmode``, ...).
 """
 
 from __future__ import annotations
