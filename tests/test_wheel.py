@@ -60,6 +60,8 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         assert f"sessionserver/{module}" in names
     assert "sessionserver/integrations/django.py" in names
     assert "sessionserver/py.typed" in names
+    sql = sorted((ROOT / "sessionserver/storage/postgres/sql").glob("*.sql"))
+    assert sql and {f"sessionserver/storage/postgres/sql/{p.name}" for p in sql} <= set(names)
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 

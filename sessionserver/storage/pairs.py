@@ -8,7 +8,8 @@ bytes (nearly every session), every varint is one byte, and both directions run 
 (``bytes()``, ``join``, slicing); longer ones take a plain loop.
 
 The first format (``\\x01``, then per pair two big-endian 32-bit lengths, the key and the
-value), which databases written before may hold, is still read.
+value) is still read, as databases written before hold it; PostgreSQL keeps writing it
+(:func:`pack_fixed`), since its one-command write walks the pairs in SQL.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import struct
 from itertools import accumulate, chain
 
-__all__ = ["pack", "unpack"]
+__all__ = ["pack", "pack_fixed", "unpack"]
 
 _V1, _V2 = 1, 2
 _HEAD = bytes((_V2,))
@@ -29,6 +30,12 @@ def pack(data: dict[bytes, bytes]) -> bytes:
     if max(lengths) < 0x80:  # every varint is one byte
         return _HEAD + bytes(lengths) + b"".join(flat)
     return _HEAD + b"".join(map(_varint, lengths)) + b"".join(flat)
+
+
+def pack_fixed(data: dict[bytes, bytes]) -> bytes:
+    """The first format, whose fixed-width lengths a query can walk (PostgreSQL merges a
+    one-command write's changes into the stored pairs in SQL)."""
+    return bytes((_V1,)) + b"".join(_LENGTHS.pack(len(k), len(v)) + k + v for k, v in data.items())
 
 
 def _varint(n: int) -> bytes:

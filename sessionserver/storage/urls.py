@@ -106,7 +106,7 @@ def parse_postgres_url(url: str) -> tuple[str, str, float, int]:
         raise ValueError(
             f"storage {redact(url)!r}: the schema must be a plain SQL name (letters, digits, _)"
         )
-    timeout, max_connections = _numbers(url, own, 20)
+    timeout, max_connections = _numbers(url, own, 4)
     target = urlunsplit(
         ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
     )

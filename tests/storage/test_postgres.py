@@ -8,17 +8,25 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 import pytest
 
 from sessionserver.storage import (
+    LockLost,
     SharedStorage,
     StorageError,
     StorageOptions,
     check_url,
     open_storage,
+)
+from sessionserver.storage.base import (
+    APPLIED,
+    APPLY_ABSENT,
+    APPLY_LOCKED,
+    APPLY_TOO_LARGE,
+    APPLY_TOO_MANY_KEYS,
 )
 from sessionserver.storage.postgres import PostgresStorage
 
@@ -29,6 +37,7 @@ from ..stores import POSTGRES_URL, drop_postgres_schema, postgres_storage_url, u
 pytestmark = pytest.mark.anyio
 
 A = b"0123456789abcdef0123456789abcdef"
+B = b"fedcba9876543210fedcba9876543210"
 
 
 @pytest.fixture
@@ -292,3 +301,109 @@ async def test_an_unreachable_server_fails_start_quickly_without_the_password() 
     with pytest.raises(StorageError, match="not started"):
         await s.load(A, time.time())
     await s.stop()
+
+
+async def test_apply_writes_in_one_statement_when_the_lock_is_free(
+    schema: str, db: psycopg.AsyncConnection[tuple[object, ...]]
+) -> None:
+    s = await _storage(schema, ttl=100, user_keys=(b"_user_id",))
+    try:
+        now = time.time()
+        args: dict[str, Any] = {"max_keys": 3, "max_session": 100, "token": None, "now": now}
+        assert await s.apply(A, {b"k": b"v"}, [], **args) == APPLY_ABSENT  # nothing created
+        await s.create(A, {b"a": b"1", b"b": b"2"}, now)
+        changes = {b"c": b"3", b"_user_id": b'"7"', b"b": b"22"}
+        assert await s.apply(A, changes, [b"a", b"x"], **args) == APPLIED
+        data = await s.load(A, now)
+        assert data == {b"b": b"22", b"c": b"3", b"_user_id": b'"7"'}
+        assert list(data) == [b"b", b"c", b"_user_id"]  # the pairs keep their order
+        assert await s.user_sessions(b"7", now) == [A]
+        assert await s.apply(A, {b"d": b"4"}, [], **args) == APPLY_TOO_MANY_KEYS
+        assert await s.apply(A, {b"b": b"x" * 100}, [], **args) == APPLY_TOO_LARGE
+        assert await s.load(A, now) == data  # unchanged
+        assert await s.apply(A, {}, [b"_user_id"], **{**args, "ttl": 50}) == APPLIED
+        assert await s.user_sessions(b"7", now) == []
+        assert await s.get_ttl(A, now) == pytest.approx(50)
+        assert await s.lock_acquire(A, b"theirs", 5)
+        assert await s.apply(A, {b"e": b"5"}, [], **args) == APPLY_LOCKED
+        assert await s.apply(A, {b"e": b"5"}, [], **{**args, "token": b"theirs"}) == APPLIED
+        await s.lock_release(A, b"theirs")
+        assert await s.apply(A, {b"f": b"6"}, [], **{**args, "now": now + 51}) == APPLY_ABSENT
+        # Binary keys and values, empty ones too, survive the merge in SQL.
+        blob = {bytes(range(256)): b"", b"": bytes(range(255, -1, -1))}
+        assert await s.create(B, {b"k": b"\x00\x01"}, now)
+        big: dict[str, Any] = {"max_keys": 10, "max_session": 10_000, "token": None, "now": now}
+        assert await s.apply(B, blob, [], **big) == APPLIED
+        assert await s.load(B, now) == {b"k": b"\x00\x01", **blob}
+        # A lock taker finds the lock free after a write (its lapsed lock row is swept).
+        assert await s.lock_and_load(B, b"t", 5, now) == (True, {b"k": b"\x00\x01", **blob})
+    finally:
+        await s.stop()
+
+
+async def test_lock_and_load_and_save_and_release_are_one_statement_each(
+    schema: str, db: psycopg.AsyncConnection[tuple[object, ...]]
+) -> None:
+    s = await _storage(schema, ttl=100)
+    try:
+        now = time.time()
+        assert await s.lock_and_load(A, b"t1", 5, now) == (True, None)  # locked; nothing there
+        await s.lock_release(A, b"t1")
+        await s.create(A, {b"k": b"v"}, now)
+        assert await s.lock_and_load(A, b"t1", 5, now + 10) == (True, {b"k": b"v"})
+        assert await s.get_ttl(A, now + 10) == pytest.approx(100)  # it was an access
+        assert await s.lock_and_load(A, b"t2", 5, now) == (False, None)
+        batches = int(s.info()["postgres_batches_total"])
+        assert await s.save_and_release(A, b"t1", {b"k": b"w"}, now + 10, 30)
+        assert s.info()["postgres_batches_total"] == batches + 1
+        assert await s.load(A, now + 10) == {b"k": b"w"}
+        assert await s.get_ttl(A, now + 10) == pytest.approx(30)
+        assert await _one(db, f"SELECT count(*) FROM {schema}.locks") == 0  # released
+        # A holder whose lease lapsed and whose lock went to another may not save.
+        assert await s.lock_acquire(A, b"t1", 0.01)
+
+        async def taken_over() -> bool:  # once the lease lapsed, by the database's clock
+            return await s.lock_acquire(A, b"t2", 5)
+
+        await wait_until_async(taken_over, what="t1's lease to lapse")
+        with pytest.raises(LockLost):
+            await s.save_and_release(A, b"t1", {b"k": b"lost"}, now + 10, None)
+        assert await s.load(A, now + 10) == {b"k": b"w"}
+        assert await s.lock_acquire(A, b"t3", 5) is False  # t2's lock was not released
+        assert not await s.save_and_release(B, b"t9", {}, now, None)  # absent: nothing saved
+    finally:
+        await s.stop()
+
+
+async def test_statements_sent_together_are_transactions_of_their_own(schema: str) -> None:
+    # One lane: what is submitted in one loop iteration goes in one round trip.
+    s = open_storage(
+        postgres_storage_url(schema) + "&timeout=1&max_connections=1", StorageOptions()
+    )
+    await s.start()
+    assert isinstance(s, PostgresStorage)
+    try:
+        now = time.time()
+        await s.create(A, {b"k": b"v"}, now)
+        other = await psycopg.AsyncConnection.connect(POSTGRES_URL)
+        async with other:
+            await other.execute(
+                f"SELECT FROM {schema}.times WHERE sid = %s FOR UPDATE".encode(), [A.decode()]
+            )
+            batches = int(s.info()["postgres_batches_total"])
+            ids = [b"%032x" % n for n in range(1, 6)]
+            results = await asyncio.gather(
+                *[s.create(sid, {b"n": sid}, now) for sid in ids[:2]],
+                s.load(A, now),  # waits for the row, then the server cancels it
+                *[s.create(sid, {b"n": sid}, now) for sid in ids[2:]],
+                return_exceptions=True,
+            )
+            assert s.info()["postgres_batches_total"] == batches + 1
+            await other.rollback()
+        assert results[:2] == [True, True] and results[3:] == [True, True, True]
+        assert isinstance(results[2], StorageError)
+        assert "statement timeout" in str(results[2])
+        for sid in ids:  # committed, each on its own, whatever befell a neighbour
+            assert await s.load(sid, now) == {b"n": sid}
+    finally:
+        await s.stop()

@@ -20,7 +20,7 @@ from sessionserver.storage import StorageOptions, open_storage
 from sessionserver.storage.index import SessionIndex
 from sessionserver.storage.journal import SET, Journal, frame
 from sessionserver.storage.memory import MemoryStorage
-from sessionserver.storage.pairs import pack, unpack
+from sessionserver.storage.pairs import pack, pack_fixed, unpack
 
 pytestmark = pytest.mark.anyio
 
@@ -34,6 +34,7 @@ FIVE = {f"k{i}".encode(): (f"value-{i}-" * 6)[:38].encode() for i in range(1, 6)
 @given(st.dictionaries(st.binary(max_size=300), st.binary(max_size=300), max_size=200))
 def test_pairs_round_trip(data: dict[bytes, bytes]) -> None:
     assert unpack(pack(data)) == data
+    assert unpack(pack_fixed(data)) == data  # the format PostgreSQL walks in SQL
 
 
 def test_pairs_are_packed_with_one_byte_lengths_and_the_first_format_still_reads() -> None:
@@ -42,6 +43,7 @@ def test_pairs_are_packed_with_one_byte_lengths_and_the_first_format_still_reads
     assert unpack(pack(big)) == big
     v1 = b"\x01" + b"".join(struct.pack(">II", len(k), len(v)) + k + v for k, v in FIVE.items())
     assert unpack(v1) == FIVE
+    assert pack_fixed(FIVE) == v1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+SELECT count(*) FROM {times} WHERE expires_at > %(now)s
