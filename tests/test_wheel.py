@@ -60,6 +60,9 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         assert f"sessionserver/{module}" in names
     assert "sessionserver/integrations/django.py" in names
     assert "sessionserver/py.typed" in names
+    # package data: the Redis container's Lua scripts, read at import
+    for script in ("prelude", "load", "save", "apply", "lock_load", "unlock"):
+        assert f"sessionserver/storage/redis/scripts/{script}.lua" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 
