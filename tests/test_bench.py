@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -30,6 +31,8 @@ def _postgres_schemas(pattern: str) -> int:
 
 
 def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> None:
+    # Its own prefix, so that other runs on this machine cannot be mistaken for its leftovers.
+    prefix = f"sstest{secrets.token_hex(4)}"
     result = subprocess.run(
         [
             sys.executable,
@@ -53,6 +56,12 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
             "redis-x2",
             "--storage",
             "postgres",
+            "--cycle",
+            "text",
+            "--cycle",
+            "one-command",
+            "--key-prefix",
+            prefix,
         ],
         capture_output=True,
         text=True,
@@ -60,16 +69,23 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert [run["target"]["target"] for run in report["runs"]] == [
-        "memory://",
-        "default (sqlite, durable default)",
-        "redis://, 2 daemons",
-        "postgresql://",
+    assert [(run["target"]["target"], run["target"]["cycle"]) for run in report["runs"]] == [
+        (target, cycle)
+        for target in (
+            "memory://",
+            "default (sqlite, durable default)",
+            "redis://, 2 daemons",
+            "postgresql://",
+        )
+        for cycle in ("text", "one-command")
     ]
     for run in report["runs"]:
         assert run["target"]["cycles_per_s"] > 0 and run["target"]["errors"] == 0
         assert run["redis"]["cycles_per_s"] > 0 and run["redis"]["errors"] == 0
         assert run["target"]["p50_us"] <= run["target"]["p99_us"]
+        # CPU per cycle beside throughput: the daemons' (and the store's), and Redis's own.
+        assert run["target"]["cpu_us_per_cycle"] > 0 and run["redis"]["cpu_us_per_cycle"] > 0
+        assert run["cpu_ratio"] > 0
     memory = {m["target"]: m for m in report["memory"]}
     assert memory["sessionserver memory://"]["bytes_per_session"] > 200
     assert memory["redis hash"]["bytes_per_session"] > 200
@@ -92,8 +108,8 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
     for h in http.values():
         assert h["requests_per_s"] > 0 and h["errors"] == 0
         assert h["app_cpu_us"] > 0 and h["store_cpu_us"] >= 0  # CPU per request, both sides
-    assert _redis_keys("ssbench*") == 0  # the shared-store runs too
-    assert _postgres_schemas("ssbench%") == 0  # only its own keys, and it cleaned them up
+    assert _redis_keys(f"{prefix}*") == 0  # the shared-store runs too
+    assert _postgres_schemas(f"{prefix}%") == 0  # it cleaned up after itself
 
 
 def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
@@ -113,6 +129,8 @@ def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
             "--no-http",
             "--storage",
             "memory",
+            "--rounds",
+            "2",
         ],
         capture_output=True,
         text=True,
@@ -121,4 +139,16 @@ def test_bench_with_the_python_driver_says_it_is_client_bound() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "driver: python (client-bound" in result.stdout
+    assert "median of 2 round(s)" in result.stdout
     assert "memory://" in result.stdout
+
+
+def test_bench_refuses_a_prefix_that_cannot_name_keys_and_schemas() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sessionserver", "bench", "--key-prefix", "Bad prefix!"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--key-prefix" in result.stderr and "Traceback" not in result.stderr

@@ -5,146 +5,19 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..process import DaemonProcess
-from .loadgen import run_loadgen
 from .results import Result, format_table
-from .workload import REDIS_CYCLE, SERVER_CYCLE, SERVER_SETUP
+from .targets import check_prefix, measure, storage_target
+from .workload import CYCLES
 
 __all__ = ["bench"]
-
-#: --storage shorthands
-_SHORTHANDS = {"memory": "memory://", "default": "", "sqlite": "", "file": "file"}
-#: Shared stores, as NAME or NAME-x2 (two daemons on the one store).
-_SHARED = ("redis", "postgres")
-
-
-@dataclass
-class _Target:
-    label: str
-    args: list[str]
-    daemons: int = 1
-    cleanup: Callable[[], None] | None = None
-
-
-def _storage_args(name: str, workdir: Path, redis_port: int, postgres_url: str) -> _Target:
-    """What to start for a --storage choice."""
-    base, _, times = name.partition("-x")
-    if base in _SHARED and times in ("", "2"):
-        daemons = int(times or 1)
-        unique = f"ssbench_{secrets.token_hex(4)}"
-        suffix = f", {daemons} daemons" if daemons > 1 else ""
-        if base == "redis":
-            url = f"redis://127.0.0.1:{redis_port}/0?prefix={unique}"
-            return _Target(
-                f"redis://{suffix}",
-                ["--storage", url],
-                daemons,
-                lambda: _cleanup_redis(redis_port, unique),
-            )
-        sep = "&" if "?" in postgres_url else "?"
-        return _Target(
-            f"postgresql://{suffix}",
-            ["--storage", f"{postgres_url}{sep}schema={unique}"],
-            daemons,
-            lambda: _drop_schema(postgres_url, unique),
-        )
-    url = _SHORTHANDS.get(name, name)
-    if url == "":
-        return _Target(f"{name} (sqlite, durable default)", ["--data-dir", str(workdir / "data")])
-    if url == "file":
-        return _Target("file://", ["--storage", f"file://{workdir / 'files'}"])
-    return _Target(url, ["--storage", url])
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(url.split("?", 1)[0], autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
-def _drive_all(loadgen: str | None, ports: list[int], **kwargs: Any) -> Result:
-    """Drive several daemons at once (the connections split between them); one result."""
-    if len(ports) == 1:
-        return _drive(loadgen, port=ports[0], **kwargs)
-    conns = kwargs.pop("conns")
-    with ThreadPoolExecutor(len(ports)) as pool:
-        results = list(
-            pool.map(
-                lambda i: _drive(
-                    loadgen,
-                    port=ports[i],
-                    conns=conns // len(ports) + (i < conns % len(ports)),
-                    **kwargs,
-                ),
-                range(len(ports)),
-            )
-        )
-    return Result(
-        target=results[0].target,
-        cycles_per_s=sum(r.cycles_per_s for r in results),
-        p50_us=max(r.p50_us for r in results),
-        p99_us=max(r.p99_us for r in results),
-        errors=sum(r.errors for r in results),
-        driver=results[0].driver,
-    )
-
-
-def _drive(
-    loadgen: str | None,
-    *,
-    target: str,
-    port: int,
-    framing: str,
-    script: str,
-    setup: str | None,
-    conns: int,
-    duration: float,
-    warmup: float,
-) -> Result:
-    kwargs: dict[str, Any] = dict(
-        target=target,
-        port=port,
-        framing=framing,
-        script=script,
-        setup=setup,
-        conns=conns,
-        duration=duration,
-        warmup=warmup,
-    )
-    if loadgen:
-        return run_loadgen(loadgen, **kwargs)
-    from .driver import run_driver
-
-    return run_driver(**kwargs)
-
-
-def _cleanup_redis(port: int, prefix: str) -> None:
-    import socket
-
-    from .memory import _resp
-
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        # EVAL keeps this one round trip without a client library; the keys are ours only.
-        script = (
-            "local n=0 local c='0' repeat local r=redis.call('SCAN',c,'MATCH',ARGV[1],'COUNT',"
-            "1000) c=r[1] for _,k in ipairs(r[2]) do redis.call('DEL',k) n=n+1 end "
-            "until c=='0' return n"
-        )
-        sock.sendall(_resp("EVAL", script, "0", f"{prefix}:*"))
-        sock.recv(1024)
 
 
 @click.command()
@@ -163,6 +36,27 @@ def _cleanup_redis(port: int, prefix: str) -> None:
     default="postgresql://postgres@127.0.0.1:5432/test",
     show_default=True,
     help="The PostgreSQL database for --storage postgres (a fresh schema, dropped after).",
+)
+@click.option(
+    "--cycle",
+    "cycles",
+    multiple=True,
+    type=click.Choice(list(CYCLES)),
+    help="Which cycle the daemons run, repeatable: text (open, get_all, close / open, five "
+    "puts, close) or one-command (read / write, as the adapters send).  Default: text.",
+)
+@click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 99),
+    help="Rounds per target, alternating with Redis; each figure is the median.",
+)
+@click.option(
+    "--key-prefix",
+    default="ssbench",
+    show_default=True,
+    help="Prefix of every Redis key and PostgreSQL schema the bench makes (and removes).",
 )
 @click.option("--conns", default=50, show_default=True, help="Concurrent connections.")
 @click.option("--duration", default=10.0, show_default=True, help="Measured seconds per run.")
@@ -231,6 +125,9 @@ def _cleanup_redis(port: int, prefix: str) -> None:
 def bench(
     storages: tuple[str, ...],
     postgres_url: str,
+    cycles: tuple[str, ...],
+    rounds: int,
+    key_prefix: str,
     conns: int,
     duration: float,
     warmup: float,
@@ -252,6 +149,9 @@ def bench(
     a hash (HGETALL + EXPIRE, HSET of five fields + EXPIRE), measured just before each target
     in the same run, so each ratio compares two runs seconds apart on the same machine.
     """
+    bad_prefix = check_prefix(key_prefix)
+    if bad_prefix:
+        raise click.BadParameter(bad_prefix, param_hint="--key-prefix")
     loadgen = loadgen or shutil.which("loadgen")
     if loadgen and not os.access(loadgen, os.X_OK):
         raise click.UsageError(f"--loadgen {loadgen}: not an executable")
@@ -285,47 +185,37 @@ def bench(
     with tempfile.TemporaryDirectory(prefix="sessionserver-bench-") as tmp:
         workdir = Path(tmp)
         for name in storages or ("memory", "default"):
-            run = _storage_args(name, workdir / f"run{len(pairs)}", redis_port, postgres_url)
-            daemons = [
-                DaemonProcess.start(
-                    workdir / f"run{len(pairs)}" / str(i),
-                    *run.args,
-                    "--max-connections",
-                    str(conns + 100),
-                )
-                for i in range(run.daemons)
-            ]
-            prefix = f"ssbench-{secrets.token_hex(4)}"
+            workspace = workdir / f"run{len(pairs)}"
+            run = storage_target(name, workspace, redis_port, postgres_url, key_prefix)
             try:
-                redis = _drive(
-                    loadgen,
-                    target="redis",
-                    port=redis_port,
-                    framing="resp",
-                    script=REDIS_CYCLE.replace("{prefix}", prefix),
-                    setup=None,
-                    conns=conns,
-                    duration=duration,
-                    warmup=warmup,
-                )
-                result = _drive_all(
-                    loadgen,
-                    [d.port for d in daemons],
-                    target=run.label,
-                    framing="text",
-                    script=SERVER_CYCLE,
-                    setup=SERVER_SETUP,
-                    conns=conns,
-                    duration=duration,
-                    warmup=warmup,
-                )
+                daemons = [
+                    DaemonProcess.start(
+                        workspace / str(i), *run.args, "--max-connections", str(conns + 100)
+                    )
+                    for i in range(run.daemons)
+                ]
+                try:
+                    for cycle in cycles or ("text",):
+                        pairs.append(
+                            measure(
+                                loadgen,
+                                run,
+                                daemons,
+                                CYCLES[cycle],
+                                rounds=rounds,
+                                redis_port=redis_port,
+                                prefix=key_prefix,
+                                conns=conns,
+                                duration=duration,
+                                warmup=warmup,
+                            )
+                        )
+                finally:
+                    for daemon in daemons:
+                        daemon.stop()
             finally:
-                for daemon in daemons:
-                    daemon.stop()
-                _cleanup_redis(redis_port, prefix)
                 if run.cleanup is not None:
                     run.cleanup()
-            pairs.append((result, redis))
             if not as_json:
                 click.echo(f"measured {run.label}", err=True)
         if memory:
@@ -336,7 +226,9 @@ def bench(
                 memory_results.append(measure_daemon(daemon, memory_sessions))
             finally:
                 daemon.stop()
-            memory_results.append(measure_redis("127.0.0.1", redis_port, memory_sessions))
+            memory_results.append(
+                measure_redis("127.0.0.1", redis_port, memory_sessions, key_prefix)
+            )
         if clients:
             from .clients import run_client_bench
 
@@ -345,7 +237,11 @@ def bench(
             )
             try:
                 client_results = run_client_bench(
-                    f"sessionserver://{daemon.host}:{daemon.port}", redis_port, duration, tasks
+                    f"sessionserver://{daemon.host}:{daemon.port}",
+                    redis_port,
+                    duration,
+                    tasks,
+                    key_prefix,
                 )
             finally:
                 daemon.stop()
@@ -369,6 +265,7 @@ def bench(
                     duration,
                     warmup,
                     daemon_pid=daemon.pid,
+                    prefix=key_prefix,
                 )
             finally:
                 daemon.stop()
@@ -379,12 +276,18 @@ def bench(
                     "conns": conns,
                     "duration": duration,
                     "warmup": warmup,
+                    "rounds": rounds,
                     "driver": driver,
                     "runs": [
                         {
                             "target": r.as_dict(),
                             "redis": redis.as_dict(),
                             "cycles_ratio": r.cycles_per_s / redis.cycles_per_s,
+                            "cpu_ratio": (
+                                r.cpu_us_per_cycle / redis.cpu_us_per_cycle
+                                if r.cpu_us_per_cycle and redis.cpu_us_per_cycle
+                                else None
+                            ),
                             "p99_ratio": r.p99_us / redis.p99_us,
                         }
                         for r, redis in pairs
@@ -399,8 +302,9 @@ def bench(
         )
         return
     click.echo(
-        f"session cycle, {conns} connections, {duration:g} s measured after {warmup:g} s, "
-        f"driver: {driver}"
+        f"session cycles, {conns} connections, {duration:g} s measured after {warmup:g} s, "
+        f"median of {rounds} round(s) alternating with Redis, driver: {driver}; CPU us per "
+        "cycle of the daemons (and of the store's server, for shared stores)"
     )
     click.echo(format_table(pairs))
     for m in memory_results:

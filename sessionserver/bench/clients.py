@@ -60,7 +60,7 @@ async def _timed_async(cycles: list[Callable[[], Awaitable[None]]], duration: fl
     return sum(counts) / duration
 
 
-def _sync_variants(url: str, redis_port: int, duration: float) -> list[ClientResult]:
+def _sync_variants(url: str, redis_port: int, duration: float, prefix: str) -> list[ClientResult]:
     import redis
 
     from ..client import SessionClient
@@ -94,7 +94,7 @@ def _sync_variants(url: str, redis_port: int, duration: float) -> list[ClientRes
             results.append(ClientResult("SessionClient", name, _timed_sync(cycle, duration)))
 
     r = redis.Redis(port=redis_port)
-    key = f"ssbench-client-{secrets.token_hex(4)}:sess"
+    key = f"{prefix}_client_{secrets.token_hex(4)}:sess"
     try:
 
         def redis_pipelined() -> None:
@@ -126,7 +126,7 @@ def _sync_variants(url: str, redis_port: int, duration: float) -> list[ClientRes
 
 
 async def _async_variants(
-    url: str, redis_port: int, duration: float, tasks: int
+    url: str, redis_port: int, duration: float, tasks: int, prefix: str
 ) -> list[ClientResult]:
     import redis.asyncio as aredis
 
@@ -172,8 +172,8 @@ async def _async_variants(
             results.append(ClientResult("AsyncSessionClient", name, rate))
 
     r = aredis.Redis(port=redis_port, max_connections=tasks)
-    prefix = f"ssbench-client-{secrets.token_hex(4)}"
-    keys = [f"{prefix}:sess:{i}" for i in range(tasks)]
+    unique = f"{prefix}_client_{secrets.token_hex(4)}"
+    keys = [f"{unique}:sess:{i}" for i in range(tasks)]
     try:
 
         def redis_pipelined(key: str) -> Callable[[], Awaitable[None]]:
@@ -210,7 +210,9 @@ async def _async_variants(
     return results
 
 
-def run_client_bench(url: str, redis_port: int, duration: float, tasks: int) -> list[ClientResult]:
-    results = _sync_variants(url, redis_port, duration)
-    results += asyncio.run(_async_variants(url, redis_port, duration, tasks))
+def run_client_bench(
+    url: str, redis_port: int, duration: float, tasks: int, prefix: str = "ssbench"
+) -> list[ClientResult]:
+    results = _sync_variants(url, redis_port, duration, prefix)
+    results += asyncio.run(_async_variants(url, redis_port, duration, tasks, prefix))
     return results

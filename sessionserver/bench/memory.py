@@ -77,10 +77,12 @@ def _resp(*args: str) -> bytes:
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
-def measure_redis(host: str, port: int, sessions: int, batch: int = 500) -> MemoryResult:
+def measure_redis(
+    host: str, port: int, sessions: int, prefix: str = "ssbench", batch: int = 500
+) -> MemoryResult:
     import hiredis
 
-    prefix = f"ssbench-mem-{secrets.token_hex(4)}"
+    prefix = f"{prefix}_mem_{secrets.token_hex(4)}"
     reader = hiredis.Reader()
 
     def call(sock: socket.socket, payload: bytes, count: int) -> list[object]:

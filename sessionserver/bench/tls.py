@@ -8,9 +8,7 @@ their cycles/s are client-bound; the daemon's CPU time per cycle, read from
 
 from __future__ import annotations
 
-import os
 import ssl
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 from ..process import DaemonProcess
 from .certs import make_certificates
 from .clients import PAIRS
+from .cpu import Window, cpu_seconds
 from .driver import run_driver
 from .workload import SERVER_CYCLE, SERVER_SETUP
 
@@ -33,33 +32,9 @@ class TlsResult:
     daemon_cpu_us_per_cycle: float
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class _Window:
-    """The daemon's CPU seconds between ``warmup`` and ``warmup + duration`` from now."""
-
-    def __init__(self, pid: int, warmup: float, duration: float) -> None:
-        self.marks: list[float] = []
-        self._timers = [
-            threading.Timer(at, lambda: self.marks.append(_cpu_seconds(pid)))
-            for at in (warmup, warmup + duration)
-        ]
-        for timer in self._timers:
-            timer.start()
-
-    def seconds(self) -> float:
-        for timer in self._timers:
-            timer.join()
-        return self.marks[1] - self.marks[0]
-
-
 def _text_cycle(daemon: DaemonProcess, tls: ssl.SSLContext | None, **run: float) -> TlsResult:
     conns, duration, warmup = int(run["conns"]), run["duration"], run["warmup"]
-    window = _Window(daemon.pid, warmup, duration)
+    window = Window([daemon.pid], warmup, duration)
     result = run_driver(
         target="text cycle",
         port=daemon.port,
@@ -90,7 +65,7 @@ def _client_cycle(daemon: DaemonProcess, url: str, duration: float, warmup: floa
         while time.perf_counter() < end:
             client.read(sid)
             client.write(sid, PAIRS)
-        cpu = _cpu_seconds(daemon.pid)
+        cpu = cpu_seconds(daemon.pid)
         start = time.perf_counter()
         end, n = start + duration, 0
         while time.perf_counter() < end:
@@ -98,7 +73,7 @@ def _client_cycle(daemon: DaemonProcess, url: str, duration: float, warmup: floa
             client.write(sid, PAIRS)
             n += 1
         elapsed = time.perf_counter() - start
-        cpu = _cpu_seconds(daemon.pid) - cpu
+        cpu = cpu_seconds(daemon.pid) - cpu
     return TlsResult(
         "SessionClient read + write",
         "TLS" if url.startswith("sessionservers") else "plain",

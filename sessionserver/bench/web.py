@@ -20,6 +20,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from .cpu import children, cpu_seconds, redis_pid
+
 __all__ = ["HttpResult", "run_http_bench"]
 
 
@@ -32,27 +34,6 @@ class HttpResult:
     #: CPU microseconds per request: the app server's worker, and the session store.
     app_cpu_us: float
     store_cpu_us: float
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds a process has used (all its threads)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                continue
-            if ppid == pid:
-                found.append(int(entry))
-    return found
 
 
 class _Conn(asyncio.Protocol):
@@ -237,23 +218,13 @@ def _cleanup(redis_port: int, prefix: str) -> None:
         r.close()
 
 
-def _redis_pid(redis_port: int) -> int:
-    import redis
-
-    r = redis.Redis(port=redis_port)
-    try:
-        return int(r.info("server")["process_id"])
-    finally:
-        r.close()
-
-
 def _worker(app: str, proc: subprocess.Popen[bytes]) -> int:
     """The process that serves requests: gunicorn's one worker, or uvicorn itself."""
     if app != "flask":
         return proc.pid
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        workers = _children(proc.pid)
+        workers = children(proc.pid)
         if workers:
             return workers[0]
         time.sleep(0.05)
@@ -275,6 +246,7 @@ def run_http_bench(
     warmup: float,
     *,
     daemon_pid: int,
+    prefix: str = "ssbench",
     slices: int = 5,
 ) -> list[HttpResult]:
     """Both apps, each through both stores (Redis first); results in that order.
@@ -285,10 +257,10 @@ def run_http_bench(
     """
     from ..cli import main as _  # noqa: F401  (the package must be importable by the servers)
 
-    redis_pid = _redis_pid(redis_port)
+    store_pid = redis_pid(redis_port)
     results: list[HttpResult] = []
     for app in ("flask", "starlette"):
-        prefix = f"ssbench-http-{secrets.token_hex(4)}"
+        unique = f"{prefix}_http_{secrets.token_hex(4)}"
         servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
         try:
             for store in STORES:
@@ -297,7 +269,7 @@ def run_http_bench(
                     "BENCH_STORE": store,
                     "SESSIONSERVER_URL": session_url,
                     "BENCH_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-                    "BENCH_PREFIX": prefix,
+                    "BENCH_PREFIX": unique,
                     "PYTHONPATH": os.pathsep.join(sys.path),
                 }
                 port = _free_port()
@@ -306,7 +278,7 @@ def run_http_bench(
             for port, proc in servers.values():
                 _wait(port, proc)
             pids = {
-                store: [_worker(app, proc), redis_pid if store == "redis" else daemon_pid]
+                store: [_worker(app, proc), store_pid if store == "redis" else daemon_pid]
                 for store, (port, proc) in servers.items()
             }
             for i in range(slices):
@@ -325,7 +297,7 @@ def run_http_bench(
             for _port, proc in servers.values():
                 proc.terminate()
                 proc.wait(10)
-            _cleanup(redis_port, prefix)
+            _cleanup(redis_port, unique)
         for store in STORES:
             served, failed, app_us, store_us = totals[store]
             results.append(
