@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from sessionserver.process import DaemonProcess
 
@@ -21,6 +22,26 @@ def wait_until(condition: Callable[[], object], *, timeout: float = 10.0, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         pause.wait(0.01)
+
+
+async def wait_until_async(
+    condition: Callable[[], Awaitable[object]], *, seconds: float = 10.0, what: str = ""
+) -> None:
+    """:func:`wait_until` for a condition a coroutine answers (a store's state); a condition
+    that raises :class:`StorageError` counts as not yet holding (a store coming back)."""
+    from sessionserver.storage import StorageError
+
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                with contextlib.suppress(StorageError):
+                    if await condition():
+                        return
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(
+            f"timed out after {seconds} s waiting for {what or condition}"
+        ) from None
 
 
 #: The startup line of the admin HTTP listener.

@@ -19,7 +19,6 @@ every container:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
@@ -130,11 +129,6 @@ class Storage(ABC):
         self.available = True
         #: Who hears of saves, drops and renames (set by the daemon before ``start``).
         self.events: StorageEvents | None = None
-        #: Shared containers: the token under which this daemon holds a session's lock, if it
-        #: does (set by the daemon's lock table).  ``save`` refuses with :class:`LockLost`
-        #: when the store no longer has that token, so a daemon whose lease lapsed (a long
-        #: pause, a partition) can never overwrite the next holder's work.
-        self.fence: Callable[[bytes], bytes | None] | None = None
 
     async def replay(self) -> None:  # noqa: B027 - optional hook
         """Report every stored session to ``events`` (``saved``), once, after ``start``."""
@@ -175,8 +169,12 @@ class Storage(ABC):
         """The session's pairs, refreshing its idle expiry; None if absent or expired."""
 
     @abstractmethod
-    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
-        """Store a new session; False (and nothing changed) if the id exists."""
+    async def create(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None = None
+    ) -> bool:
+        """Store a new session, with its own idle lifetime ``ttl`` if given (as
+        :meth:`set_ttl` would give it, in the same step); False (and nothing changed) if the
+        id exists."""
 
     @abstractmethod
     async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
@@ -238,6 +236,17 @@ class Storage(ABC):
         """Release the lock if ``token`` still holds it."""
         raise NotImplementedError
 
+    async def save_and_release(
+        self, sid: bytes, token: bytes, data: dict[bytes, bytes], now: float, ttl: int | None
+    ) -> bool:
+        """A lock holder's save: replace the pairs (and give the session the idle lifetime
+        ``ttl``, if given) while ``token`` still holds its lock, then release the lock; False
+        (released too) if the session is absent or expired.  Raises :class:`LockLost`, and
+        changes nothing, when the lock is no longer ``token``'s (its lease lapsed and another
+        daemon may hold it), so that a stalled daemon never overwrites the next holder's work;
+        a :class:`StorageError` leaves the lock as it was, for the holder to retry."""
+        raise NotImplementedError
+
     async def apply(
         self,
         sid: bytes,
@@ -248,12 +257,14 @@ class Storage(ABC):
         max_session: int,
         token: bytes | None,
         now: float,
+        ttl: int | None = None,
     ) -> int | None:
         """Set ``changes`` and remove ``removed`` in one step, as a writer taking the lock,
         loading, saving and unlocking would, if the session's lock is free (or held under
         ``token`` by nobody in particular: a lock this daemon keeps a moment after its
-        release).  Returns :data:`APPLIED`, :data:`APPLY_ABSENT` (absent or expired: nothing
-        created), :data:`APPLY_LOCKED` (someone holds the lock: queue for it instead),
+        release), giving the session the idle lifetime ``ttl`` if given.  Returns
+        :data:`APPLIED`, :data:`APPLY_ABSENT` (absent or expired: nothing created),
+        :data:`APPLY_LOCKED` (someone holds the lock: queue for it instead),
         :data:`APPLY_TOO_MANY_KEYS` or :data:`APPLY_TOO_LARGE` (nothing changed); None when
         the container has no such step (then the caller takes the lock)."""
         return None

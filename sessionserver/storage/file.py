@@ -232,19 +232,27 @@ class FileStorage(Storage):
             return None
         return await self._run(self._load, sid, now)
 
-    def _create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+    def _create(self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None) -> bool:
         if self.index.live(sid, now) is not None:
             return False
         e = self.index.new_entry(None, now)
-        self._write_file(sid, data, e, now)
         self.index.insert(sid, e)
+        if ttl is not None:
+            self.index.set_ttl(sid, e, ttl, now)
+        try:
+            self._write_file(sid, data, e, now)
+        except BaseException:
+            self.index.drop(sid, e)
+            raise
         self._emit("saved", sid, data)
         return True
 
-    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+    async def create(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None = None
+    ) -> bool:
         if not is_valid_id(sid):
             return False
-        return await self._run(self._create, sid, dict(data), now)
+        return await self._run(self._create, sid, dict(data), now, ttl)
 
     def _save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
         e = self.index.live(sid, now)

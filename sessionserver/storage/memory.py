@@ -148,13 +148,17 @@ class MemoryStorage(Storage):
     async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
         return self.load_now(sid, now)
 
-    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+    async def create(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None = None
+    ) -> bool:
         index = self.index
         if not is_valid_id(sid) or index.live(sid, now) is not None:
             return False
         e = index.new_entry(b"", now)
         self._heat(e, data)
         index.insert(sid, e)
+        if ttl is not None:
+            index.set_ttl(sid, e, ttl, now)
         if self.persistent:
             self._persist(sid, e)
         if self.events is not None:

@@ -586,7 +586,14 @@ class PostgresStorage(Storage):
         row = await self._row("peek", {"sid": _sid(sid), "now": now})
         return None if row is None else (self._unpack(sid, row[0]), float(row[1]))
 
-    async def create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+    async def create(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, ttl: int | None = None
+    ) -> bool:
+        if not await self._create(sid, data, now):
+            return False
+        return ttl is None or await self.set_ttl(sid, ttl, now)
+
+    async def _create(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
         if not is_valid_id(sid):
             return False
         deadline = now + self._ttl
@@ -602,13 +609,27 @@ class PostgresStorage(Storage):
         return await self._row("create", params) is not None
 
     async def save(self, sid: bytes, data: dict[bytes, bytes], now: float) -> bool:
+        return await self._save(sid, data, now, None)
+
+    async def save_and_release(
+        self, sid: bytes, token: bytes, data: dict[bytes, bytes], now: float, ttl: int | None
+    ) -> bool:
+        saved = await self._save(sid, data, now, token)
+        if saved and ttl is not None:
+            saved = await self.set_ttl(sid, ttl, now)
+        await self.lock_release(sid, token)
+        return saved
+
+    async def _save(
+        self, sid: bytes, data: dict[bytes, bytes], now: float, token: bytes | None
+    ) -> bool:
+        """Save, fenced by ``token`` (None: not fenced)."""
         if not is_valid_id(sid):
             return False
-        token = self.fence(sid) if self.fence is not None else None
         params = {
             "sid": _sid(sid),
             "now": now,
-            "token": token or None,
+            "token": token,
             "data": pack(data),
             "user": self._user(data),
         }

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 
-from ..helpers import Daemon
+from ..helpers import Daemon, wait_until
 
 __all__ = ["FIGURES", "raw", "rss", "stats", "until", "until_closed"]
 
@@ -51,9 +50,5 @@ def rss(daemon: Daemon) -> int:
 
 
 def until(condition: Callable[[], bool], *, timeout: float = 20.0, what: str = "") -> None:
-    """Poll ``condition`` (the daemon's state, seen from outside) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or condition}")
-        time.sleep(0.02)
+    """Wait for ``condition`` (the daemon's state, seen from outside) to hold."""
+    wait_until(condition, timeout=timeout, what=what)

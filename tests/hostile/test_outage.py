@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ..helpers import Daemon
+from ..helpers import Daemon, wait_until
 from ..proxy import Proxy
 from ..stores import drop_postgres_schema, drop_redis_prefix, unique_name
 
@@ -62,15 +62,24 @@ def test_an_outage_under_load_is_storage_errors_and_a_few_log_lines(
     for t in threads:
         t.start()
     try:
-        time.sleep(0.5)  # load before the cut: pooled connections to the store in use
+        # Load before the cut, so that pooled connections to the store are in use.
+        wait_until(lambda: len(replies) >= 200, what="200 replies before the outage")
         before = len(replies)
         proxy.down("refuse")
-        outage = time.monotonic()
-        while time.monotonic() - outage < 2.5 and all(t.is_alive() for t in threads):
-            time.sleep(0.1)
+
+        def failures() -> int:
+            return sum(not r.startswith("ok") for r in replies[before:])
+
+        # Long enough an outage for every hammering connection to hit it many times over.
+        wait_until(lambda: failures() >= 200, timeout=30, what="200 failed replies")
         during = replies[before:]
         proxy.up()
-        time.sleep(1.5)
+        healed = len(replies)
+        wait_until(
+            lambda: sum(r.startswith("ok") for r in replies[healed:]) >= 100,
+            timeout=30,
+            what="100 ok replies after the outage",
+        )
     finally:
         stop.set()
         for t in threads:
@@ -129,12 +138,25 @@ def test_no_request_waits_past_its_timeout_after_a_healed_postgres_partition(
             threads = [threading.Thread(target=hammer, args=(sid,)) for sid in sids]
             for t in threads:
                 t.start()
-            time.sleep(1)
+            wait_until(lambda: len(timings) >= 100, what="100 reads before the partition")
             proxy.down("blackhole")
-            time.sleep(6)
+            cut = time.monotonic()
+
+            def timed_out_after(moment: float, count: int) -> bool:
+                return sum(s >= moment and r in STORE_ERRORS for s, _, r in timings) >= count
+
+            # A partition of several request timeouts: every connection timed out twice.
+            wait_until(lambda: timed_out_after(cut, 2 * len(sids)), timeout=60, what="timeouts")
             proxy.up()
             healed = time.monotonic()
-            time.sleep(3)
+            wait_until(
+                lambda: (
+                    sum(s >= healed and r.startswith("ok ") for s, _, r in timings)
+                    >= 20 * len(sids)
+                ),
+                timeout=60,
+                what="reads answered after the partition healed",
+            )
             stop.set()
             for t in threads:
                 t.join(60)

@@ -17,6 +17,7 @@ import pytest
 
 from sessionserver.storage import Storage, StorageOptions, open_storage
 
+from ..helpers import wait_until_async
 from ..stores import (
     drop_postgres_schema,
     drop_redis_prefix,
@@ -234,6 +235,16 @@ async def test_set_ttl_gives_a_session_its_own_idle_lifetime(make: Factory) -> N
     assert await s.load(A, T0 + 52) is None
 
 
+async def test_create_may_give_the_session_its_own_idle_lifetime(make: Factory) -> None:
+    s = await make(ttl=10)
+    assert await s.create(A, {b"k": b"v"}, T0, 100)
+    assert await s.get_ttl(A, T0 + 5) == pytest.approx(95)
+    assert await s.load(A, T0 + 50) == {b"k": b"v"}  # past the default ttl
+    assert not await s.create(A, {b"k": b"other"}, T0 + 50, 5)  # still create-if-absent
+    assert await s.get_ttl(A, T0 + 50) == pytest.approx(100)
+    assert await s.load(A, T0 + 151) is None
+
+
 async def test_gc_deletes_sessions_idle_longer_than_asked(make: Factory) -> None:
     s = await make(ttl=100)
     await s.create(A, {}, T0)
@@ -377,8 +388,9 @@ async def test_a_lapsed_lease_frees_the_lock(make_shared: Factory) -> None:
     one, two = await make_shared(), await make_shared()
     assert await one.lock_acquire(A, b"t1", 0.2)
     assert await one.lock_renew([(A, b"t1")], 0.2) == [True]
-    await asyncio.sleep(0.35)  # the store's clock: a lapsed lease is gone
-    assert await two.lock_acquire(A, b"t2", 5)
+    assert not await two.lock_acquire(A, b"t2", 5)
+    # The store's clock: a lapsed lease is gone.
+    await wait_until_async(lambda: two.lock_acquire(A, b"t2", 5), what="the lease to lapse")
     assert await one.lock_renew([(A, b"t1")], 5) == [False]
 
 
@@ -388,16 +400,49 @@ async def test_a_save_is_fenced_by_the_lock_token(make_shared: Factory) -> None:
     one, two = await make_shared(ttl=100), await make_shared(ttl=100)
     now = time.time()
     assert await one.create(A, {b"k": b"0"}, now)
-    assert await one.lock_acquire(A, b"t1", 0.2)
-    one.fence = {A: b"t1"}.get
-    assert await one.save(A, {b"k": b"1"}, now)
-    await asyncio.sleep(0.35)
-    assert await two.lock_acquire(A, b"t2", 5)
-    two.fence = {A: b"t2"}.get
+    assert await one.lock_acquire(A, b"t1", 5)
+    assert await one.save_and_release(A, b"t1", {b"k": b"1"}, now, None)
+    assert await two.lock_acquire(A, b"t2", 0.2)  # released by the save
+    await wait_until_async(lambda: one.lock_acquire(A, b"t1", 5), what="t2's lease to lapse")
     with pytest.raises(LockLost):
-        await one.save(A, {b"k": b"stale"}, now)
-    assert await two.save(A, {b"k": b"2"}, now)
-    assert await one.load(A, now) == {b"k": b"2"}
+        await two.save_and_release(A, b"t2", {b"k": b"stale"}, now, None)
+    assert await one.load(A, now) == {b"k": b"1"}  # the stale save changed nothing
+    assert not await two.lock_acquire(A, b"t2", 5)  # nor released t1's lock
+    assert await one.save_and_release(A, b"t1", {b"k": b"2"}, now, 7)
+    assert await two.load(A, now) == {b"k": b"2"}
+    assert await two.get_ttl(A, now) == pytest.approx(7, abs=0.01)  # the lifetime, same step
+    assert await two.lock_acquire(A, b"t2", 5)
+
+
+async def test_a_holders_save_of_a_deleted_session_brings_nothing_back(
+    make_shared: Factory,
+) -> None:
+    one, two = await make_shared(), await make_shared()
+    now = time.time()
+    assert await one.create(A, {b"k": b"0"}, now)
+    assert await one.lock_acquire(A, b"t1", 5)
+    assert await two.delete(A, now)
+    assert not await one.save_and_release(A, b"t1", {b"k": b"1"}, now, 50)
+    assert await two.load(A, now) is None
+    assert await two.lock_acquire(A, b"t2", 5)  # released all the same
+
+
+async def test_a_one_step_write_carries_the_lifetime(make_shared: Factory) -> None:
+    from sessionserver.storage.base import APPLIED
+
+    s = await make_shared(ttl=100)
+    now = time.time()
+    assert await s.create(A, {b"k": b"0"}, now)
+    code = await s.apply(
+        A, {b"k": b"1"}, [], max_keys=10, max_session=1000, token=None, now=now, ttl=9
+    )
+    if code is None:  # no such step here (the daemon takes the lock): nothing was done
+        assert await s.load(A, now) == {b"k": b"0"}
+        assert await s.get_ttl(A, now) == pytest.approx(100, abs=0.01)
+        return
+    assert code == APPLIED
+    assert await s.load(A, now) == {b"k": b"1"}
+    assert await s.get_ttl(A, now) == pytest.approx(9, abs=0.01)
 
 
 async def test_the_user_index_follows_saves_renames_and_deletes(make_shared: Factory) -> None:

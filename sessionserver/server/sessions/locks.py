@@ -179,8 +179,8 @@ class SharedLocks:
     session is locked by another daemon polls the store, backing off from 5 to 50 ms, until the
     lock comes free or its wait exceeds ``timeout`` (counted from its arrival, local queueing
     included).  A daemon that dies stops renewing: its locks lapse ``store_lease`` seconds after
-    the last renewal.  The store's saves are fenced by the token (``Storage.fence``), so a
-    daemon whose lease lapsed (a long pause, a partition) cannot overwrite the next holder.
+    the last renewal.  A holder's save is fenced by the token (``Storage.save_and_release``), so
+    a daemon whose lease lapsed (a long pause, a partition) cannot overwrite the next holder.
     """
 
     def __init__(
@@ -197,7 +197,6 @@ class SharedLocks:
         self._lingering: dict[bytes, bytes] = {}
         #: The pairs (or None: absent) loaded in the step that took a lock, for its owner.
         self._loaded: dict[tuple[bytes, LockOwner], dict[bytes, bytes] | None] = {}
-        storage.fence = self._tokens.get
         self._renewer: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.store_timeouts_total = 0
@@ -257,6 +256,16 @@ class SharedLocks:
         """The session as loaded when ``owner``'s lock was taken (fresher cannot be: nobody
         could write it since), None if it was absent, or :data:`NOT_LOADED`."""
         return self._loaded.pop((sid, owner), NOT_LOADED)
+
+    def token(self, sid: bytes) -> bytes | None:
+        """The token under which this daemon holds ``sid``'s lock in the store, if it does."""
+        return self._tokens.get(sid)
+
+    def released_in_store(self, sid: bytes, token: bytes) -> None:
+        """The store released the lock held under ``token`` (a holder's save did): there is
+        nothing left to keep or release when the holder lets go here."""
+        if self._tokens.get(sid) == token:
+            del self._tokens[sid]
 
     def idle_token(self, sid: bytes) -> bytes | None:
         """The token of a store lock this daemon still keeps though nobody here holds it."""

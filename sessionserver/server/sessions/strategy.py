@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from ...protocol.replies import LOCKED, OPEN_FAILED, SESSION_TOO_LARGE, TOO_MANY_KEYS, Err
-from ...storage import Storage
+from ...storage import LockLost, Storage
 from ...storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS
 from ...storage.worker import Barrier
 from ..eager import eager
@@ -122,10 +122,7 @@ class LocalStrategy:
         return self.run(self._create(sid, data, now, ttl))
 
     async def _create(self, sid: bytes, data: Pairs, now: float, ttl: int | None) -> bool:
-        created = await self.store.create(sid, data, now)
-        if created and ttl is not None:
-            await self.store.set_ttl(sid, ttl, now)
-        return created
+        return await self.store.create(sid, data, now, ttl)
 
     def write(
         self,
@@ -280,6 +277,20 @@ class SharedStrategy(LocalStrategy):
         data = self.locks.take_loaded(sid, owner)
         return await self.store.load(sid, now) if data is NOT_LOADED else data
 
+    async def _save(
+        self, owner: LockOwner, sid: bytes, data: Pairs, now: float, ttl: int | None
+    ) -> bool:
+        # One store call: the save, fenced by this daemon's token, its lifetime and the release.
+        locks = self.locks
+        assert isinstance(locks, SharedLocks)
+        token = locks.token(sid)
+        if token is None:  # the lease lapsed: another daemon may hold the lock
+            raise LockLost("the session's lock lapsed")
+        saved = await self.store.save_and_release(sid, token, data, now, ttl)
+        locks.released_in_store(sid, token)
+        self.unlock(owner, sid)
+        return saved
+
     async def _write(
         self,
         owner: LockOwner,
@@ -306,10 +317,9 @@ class SharedStrategy(LocalStrategy):
                 max_session=limits.max_session,
                 token=locks.idle_token(sid),
                 now=now,
+                ttl=ttl,
             )
             if code == APPLIED:
-                if ttl is not None and not await self.store.set_ttl(sid, ttl, now):
-                    return OPEN_FAILED
                 return None
             if code in _APPLY_REPLIES:
                 return _APPLY_REPLIES[code]

@@ -257,8 +257,7 @@ class RedisStorage(Storage):
     async def save(self, sid: bytes, data: Pairs, now: float) -> bool:
         if not is_valid_id(sid):
             return False
-        token = self.fence(sid) if self.fence is not None else None
-        return await self._save(sid, token, data, now, None, False)
+        return await self._save(sid, None, data, now, None, False)
 
     async def save_and_release(
         self, sid: bytes, token: bytes, data: Pairs, now: float, ttl: int | None

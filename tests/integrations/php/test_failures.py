@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 
 import httpx
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from sessionserver import SessionClient
 
 from ...conftest import StartDaemon
+from ...helpers import wait_until
 from .server import HANDLER, Gate, PhpServer, result
 
 TOKEN = "s3cret-t0ken-for-php"
@@ -119,10 +119,11 @@ def test_a_lock_held_past_its_lease_saves_nothing(start_daemon: StartDaemon, tmp
                 )
                 page.start()
                 at_gate = gate.arrival()
-                deadline = time.monotonic() + 20
-                while client.stats()["lock_leases_expired_total"] == "0":
-                    assert time.monotonic() < deadline
-                    time.sleep(0.05)
+                wait_until(
+                    lambda: client.stats()["lock_leases_expired_total"] != "0",
+                    timeout=20,
+                    what="the held lock's lease to expire",
+                )
                 gate.release(at_gate)
                 page.join(30)
         assert client.read(sid) == {"count": b"1"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from sessionserver import SessionClient
 from sessionserver.exceptions import SessionNotFound
 
-from ...helpers import Daemon
+from ...helpers import Daemon, wait_until
 from .server import Gate, PhpServer, result
 
 FORGED = "0123456789abcdef0123456789abcdef"
@@ -31,13 +30,6 @@ def cookie_of(response: httpx.Response) -> str | None:
 
 def stats(client: SessionClient) -> dict[str, int]:
     return {k: int(v) for k, v in client.stats().items() if v.isdigit()}
-
-
-def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_a_session_lives_across_requests_and_python_reads_its_keys(
@@ -100,7 +92,7 @@ def test_a_request_holds_the_lock_from_session_start_to_its_save(
         at_gate = gate.arrival()  # A has started its session (count 1 -> 2) and holds the lock
         tb = threading.Thread(target=lambda: waiter.append(b.get("/counter.php")))
         tb.start()
-        wait_for(lambda: stats(client)["lock_waiting"] == 1, "B to queue for the lock")
+        wait_until(lambda: stats(client)["lock_waiting"] == 1, what="B to queue for the lock")
         # read_and_close neither waits for the lock nor takes it: it sees the saved state.
         with php.browser(PHPSESSID=sid) as c:
             peeked = result(c.get("/peek.php"))
