@@ -25,12 +25,12 @@ import hiredis
 from ...exceptions import StorageError
 from .scripts import Script
 
-__all__ = ["NoScript", "RedisConnection"]
+__all__ = ["RedisConnection"]
 
 Future = asyncio.Future
 
 
-class NoScript(Exception):
+class _NoScript(Exception):
     """``EVALSHA`` of a script the server does not have (send it with ``EVAL``)."""
 
 
@@ -41,7 +41,7 @@ class _ErrorReply(Exception):
 def _error(reply: _ErrorReply) -> Exception:
     message = str(reply)
     if message.startswith("NOSCRIPT"):
-        return NoScript(message)
+        return _NoScript(message)
     return StorageError(f"redis: {message}")
 
 
@@ -194,7 +194,7 @@ class RedisConnection:
         """A Lua script's result: by its SHA, in full if the server does not have it."""
         try:
             return await self.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
-        except NoScript:
+        except _NoScript:
             return await self.call(b"EVAL", script.text, len(keys), *keys, *args)
 
     async def batch(
