@@ -60,8 +60,11 @@ def test_the_wheel_has_one_top_level_package(wheel: Path) -> None:
         assert f"sessionserver/{module}" in names
     assert "sessionserver/integrations/django.py" in names
     assert "sessionserver/py.typed" in names
+    # package data: PostgreSQL's statements and the Redis container's Lua scripts
     sql = sorted((ROOT / "sessionserver/storage/postgres/sql").glob("*.sql"))
     assert sql and {f"sessionserver/storage/postgres/sql/{p.name}" for p in sql} <= set(names)
+    for script in ("prelude", "load", "save", "apply", "lock_load", "unlock"):
+        assert f"sessionserver/storage/redis/scripts/{script}.lua" in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
 
 

@@ -96,6 +96,9 @@ class ServerConnection(asyncio.Protocol):
         self.commands = 0
         self.idle_mark = (-1, 0.0)
         self._waiting: asyncio.Future[Any] | None = None
+        #: Replies ready but not written yet: a phase that waits on the store goes out in one
+        #: write with the rest of its replies (see _hold), not one write per wait.
+        self._unsent: list[bytes] = []
         #: Requests read and not run yet; bytes read and not parsed yet.
         self._queue: list[list[Any]] = []
         self._input = Inbox()
@@ -237,7 +240,7 @@ class ServerConnection(asyncio.Protocol):
                     continue
                 if isinstance(result, _Future):
                     if out:
-                        self._emit(b"".join(out))
+                        self._hold(b"".join(out))
                     self._waiting = result
                     rest = list(pending)
                     if rest:
@@ -260,6 +263,9 @@ class ServerConnection(asyncio.Protocol):
                 if rest:
                     self._queue[:0] = rest
                 break
+        if self._unsent:
+            out[:0] = self._unsent
+            self._unsent = []
         if out:
             if st.barrier is None and not output.held:
                 self.transport.write(b"".join(out))  # type: ignore[union-attr]
@@ -286,7 +292,9 @@ class ServerConnection(asyncio.Protocol):
             result = None
         elif result.__class__ is Err:
             self.replies.sent(result)
-        self._emit(self.encode(result))
+        self._hold(self.encode(result))
+        if not (self._queue or self._input or self._more) or self.output.blocked:
+            self._flush_unsent()  # else the next turn sends it with its own replies
         if self.state.closing:
             self._queue.clear()
             self._input.clear()
@@ -311,6 +319,7 @@ class ServerConnection(asyncio.Protocol):
         budget = _BUDGET
         while budget > 0 and self._waiting is None and self.transport is not None:
             if self.output.blocked or self.state.closing:
+                self._flush_unsent()
                 return
             if self._queue:
                 requests = self._queue[:budget]
@@ -340,6 +349,8 @@ class ServerConnection(asyncio.Protocol):
             if requests:
                 self._count(len(requests))
                 self._queue = requests
+        if self._waiting is None:
+            self._flush_unsent()
         self._go_on()
 
     def _count(self, requests: int) -> None:
@@ -379,7 +390,21 @@ class ServerConnection(asyncio.Protocol):
             self._scheduled = asyncio.get_running_loop().call_soon(self._pump)
             self._pause_reading()
 
+    def _hold(self, data: bytes) -> None:
+        """Keep ``data`` for the connection's next write (with no barrier to wait for)."""
+        if self.state.barrier is None and not self.output.held:
+            self._unsent.append(data)
+        else:
+            self._emit(data)
+
+    def _flush_unsent(self) -> None:
+        if self._unsent:
+            self._emit(b"")
+
     def _emit(self, data: bytes) -> None:
+        if self._unsent:
+            data = b"".join([*self._unsent, data])
+            self._unsent = []
         st = self.state
         barrier = st.barrier
         if barrier is not None:
@@ -398,6 +423,7 @@ class ServerConnection(asyncio.Protocol):
             self._go_on()
 
     def _close_when_flushed(self) -> None:
+        self._flush_unsent()
         if self.output.held:
             return  # _drained closes once the held replies are out
         if self.transport is not None:
@@ -423,7 +449,7 @@ class ServerConnection(asyncio.Protocol):
     @property
     def busy(self) -> bool:
         """Whether a command is in flight or replies are held back."""
-        return self._waiting is not None or bool(self.output.held)
+        return self._waiting is not None or bool(self.output.held or self._unsent)
 
     def close_idle(self) -> None:
         """The idle sweep: close a connection that has nothing in flight."""

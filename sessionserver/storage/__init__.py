@@ -4,7 +4,7 @@
 - ``file:///abs/dir``: :class:`~.file.FileStorage`, one file per session (PHP's files handler).
 - ``sqlite:///abs/file.db``: :class:`~.sqlite.SqliteStorage`, in-memory index, SQLite behind.
 - ``redis://host:port/db`` (``rediss://`` for TLS, ``redis+cluster://`` for Redis Cluster):
-  :class:`~.redisdb.RedisStorage`, shared by several daemons (the ``redis`` extra).
+  :class:`~.redis.RedisStorage`, shared by several daemons (the ``redis`` extra).
 - ``postgresql://user@host/db``: :class:`~.postgres.PostgresStorage`, shared by several
   daemons (the ``postgres`` extra).
 """
@@ -38,7 +38,7 @@ __all__ = [
     "open_storage",
 ]
 
-_REDIS = ("sessionserver.storage.redisdb", "RedisStorage", False)
+_REDIS = ("sessionserver.storage.redis", "RedisStorage", False)
 _POSTGRES = ("sessionserver.storage.postgres", "PostgresStorage", False)
 
 #: scheme -> (module, class, whether the URL names an absolute path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["parse_postgres_url", "parse_redis_url", "redact"]
+__all__ = ["REDIS_TLS_PARAMETERS", "parse_postgres_url", "parse_redis_url", "redact"]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -51,8 +51,27 @@ def _numbers(url: str, own: dict[str, str], max_default: int) -> tuple[float, in
     return timeout, max_connections
 
 
-#: Our query parameters (the rest of the URL goes to redis-py).
+#: Our query parameters (the rest of the URL goes to the connection).
 _REDIS_OWN = ("prefix", "timeout", "max_connections")
+
+#: The TLS parameters of a ``rediss://`` URL (redis-py's names; see ``redis/options.py``).
+REDIS_TLS_PARAMETERS = tuple(
+    f"ssl_{name}"
+    for name in (
+        "keyfile",
+        "certfile",
+        "cert_reqs",
+        "include_verify_flags",
+        "exclude_verify_flags",
+        "ca_certs",
+        "ca_data",
+        "ca_path",
+        "check_hostname",
+        "min_version",
+        "ciphers",
+        "password",
+    )
+)
 
 
 def parse_redis_url(url: str) -> tuple[str, bool, str, float, int]:
@@ -75,6 +94,12 @@ def parse_redis_url(url: str) -> tuple[str, bool, str, float, int]:
             f"storage {redact(url)!r}: the prefix must be plain text (no {{}}*?[], spaces)"
         )
     timeout, max_connections = _numbers(url, own, 64)
+    unknown = [k for k, _ in rest if not cluster and k not in REDIS_TLS_PARAMETERS]
+    if unknown:
+        raise ValueError(
+            f"storage {redact(url)!r}: unknown parameter {unknown[0]!r} (known: prefix, "
+            "timeout, max_connections and, for rediss://, ssl_ca_certs and the other ssl_*)"
+        )
     path = parts.path.rstrip("/")
     if path and not path[1:].isdigit():
         raise ValueError(f"storage {redact(url)!r}: the database must be a number, as in /0")
