@@ -52,8 +52,20 @@ def _barrier(store: Storage) -> Callable[[], Barrier | None]:
     return store.barrier if isinstance(store, WriteBehind) else _no_barrier
 
 
-def _as_task(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-    return asyncio.get_running_loop().create_task(coro)
+class _Tasks:
+    """Runs each coroutine as a Task of the daemon's loop, found once (under Python 3.11,
+    ``asyncio.get_running_loop()`` makes a ``getpid()`` system call every time)."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.create_task(coro)
 
 
 class LocalStrategy:
@@ -284,8 +296,8 @@ class SharedStrategy(LocalStrategy):
         self.store = store
         self.locks = SharedLocks(store, timeout=lock_timeout, lease=lock_lease)
         self.users = None  # kept by the store itself, for every daemon
-        # The store's drivers need a Task around each call (their timeouts do).
-        self.run = _as_task
+        # Each store call runs as a Task: it waits on the network in any case.
+        self.run = _Tasks()
         self.barrier = _barrier(store)
 
     async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
