@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from sessionserver.process import DaemonProcess
 
@@ -42,6 +46,22 @@ async def wait_until_async(
         raise AssertionError(
             f"timed out after {seconds} s waiting for {what or condition}"
         ) from None
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``sessionserver ARGS`` as a user runs it: a process of its own, none of the
+    ``SESSIONSERVER_*`` settings of the test run's environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSERVER_")}
+    return subprocess.run(
+        [sys.executable, "-m", "sessionserver", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+    )
 
 
 #: The startup line of the admin HTTP listener.

@@ -3,10 +3,7 @@ copy taken under write load restores every acknowledged session; the other store
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from sessionserver.exceptions import InvalidRequest
 
 from ..conftest import StartDaemon
 from ..helpers import Daemon, wait_until
+from ..helpers import run_cli as cli
 from ..stores import (
     drop_postgres_schema,
     drop_redis_prefix,
@@ -31,18 +29,6 @@ TOKENS = {"SESSIONSERVER_AUTH_TOKEN": APP, "SESSIONSERVER_ADMIN_TOKEN": ADMIN}
 
 def url(daemon: Daemon, token: str = ADMIN) -> str:
     return f"sessionserver://:{token}@{daemon.host}:{daemon.port}"
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSERVER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sessionserver", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=cwd,
-    )
 
 
 class Writers:

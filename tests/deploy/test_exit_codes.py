@@ -12,19 +12,13 @@ from pathlib import Path
 import pytest
 
 from ..conftest import StartDaemon
+from ..helpers import run_cli
 
 EXIT_OK, EXIT_CONFIG, EXIT_USAGE, EXIT_STARTUP = 0, 1, 2, 3
 
 
 def sessionserver(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSERVER_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sessionserver", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    return run_cli(*args, timeout=60)
 
 
 def one_line(done: subprocess.CompletedProcess[str]) -> str:
