@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .cpu import Window
+from .cpu import Window, redis_pid
 from .loadgen import run_loadgen
 from .results import Result, median
 from .workload import REDIS_CYCLE, Cycle
@@ -61,8 +61,6 @@ def storage_target(
         unique = f"{prefix}_{secrets.token_hex(4)}"
         suffix = f", {daemons} daemons" if daemons > 1 else ""
         if base == "redis":
-            from .cpu import redis_pid
-
             url = f"redis://127.0.0.1:{redis_port}/0?prefix={unique}"
             return Target(
                 f"redis://{suffix}",
@@ -185,8 +183,6 @@ def measure(
     warmup: float,
 ) -> tuple[Result, Result]:
     """The target's median over ``rounds``, and Redis's, alternating (Redis first)."""
-    from .cpu import redis_pid
-
     timing = dict(conns=conns, duration=duration, warmup=warmup)
     redis_pids = [redis_pid(redis_port)]
     serving = [d.pid for d in daemons] + target.store_pids()
