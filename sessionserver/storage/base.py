@@ -31,6 +31,7 @@ __all__ = [
     "APPLY_LOCKED",
     "APPLY_TOO_LARGE",
     "APPLY_TOO_MANY_KEYS",
+    "Backup",
     "FsyncPolicy",
     "InlineStorage",
     "LockLost",
@@ -287,3 +288,11 @@ class WriteBehind(Protocol):
         barrier of the batch being assembled; the daemon holds back the reply to a write until
         it settles.  ``None`` means writes are durable (or volatile) as soon as they return.
         """
+
+
+@runtime_checkable
+class Backup(Protocol):
+    """A container that can copy itself consistently while it serves (the embedded store)."""
+
+    async def backup(self, path: str) -> None:
+        """Copy everything acknowledged so far into the new or empty file ``path``."""

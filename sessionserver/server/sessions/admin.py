@@ -32,7 +32,7 @@ from ...protocol.replies import (
     OPEN_FAILED,
     Err,
 )
-from ...storage.sqlite import SqliteStorage
+from ...storage.base import Backup
 from ..eager import resolve, then
 from .counters import rss_bytes
 from .state import ConnectionState
@@ -95,7 +95,7 @@ class Admin:
         never replaced.
         """
         store = self.m.strategy.store
-        if not isinstance(store, SqliteStorage):
+        if not isinstance(store, Backup):
             return NO_BACKUP[store.scheme]
         dest = os.fsdecode(path)
         if not os.path.isabs(dest) or "\0" in dest:
