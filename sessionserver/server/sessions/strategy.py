@@ -291,6 +291,7 @@ class SharedStrategy(LocalStrategy):
     """Several daemons on one store: locks and the user index live in the store."""
 
     store: SharedStorage
+    locks: SharedLocks
 
     def __init__(self, store: SharedStorage, *, lock_timeout: float, lock_lease: float) -> None:
         self.store = store
@@ -310,7 +311,6 @@ class SharedStrategy(LocalStrategy):
     ) -> bool:
         # One store call: the save, fenced by this daemon's token, its lifetime and the release.
         locks = self.locks
-        assert isinstance(locks, SharedLocks)
         token = locks.token(sid)
         if token is None:  # the lease lapsed: another daemon may hold the lock
             raise LockLost("the session's lock lapsed")
@@ -359,7 +359,6 @@ class SharedStrategy(LocalStrategy):
         return self.run(self.store.user_sessions(user, now))
 
     async def close(self) -> None:
-        assert isinstance(self.locks, SharedLocks)
         await self.locks.close()  # other daemons need not wait for the leases to lapse
 
 
