@@ -67,6 +67,7 @@ class ServerConnection(asyncio.Protocol):
     """The protocol instance of one client connection."""
 
     output: Output  # from connection_made on
+    _loop: asyncio.AbstractEventLoop  # from connection_made on
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -122,6 +123,7 @@ class ServerConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they implement it.
         self.transport = transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()  # once (a getpid() per call under 3.11)
         peer = transport.get_extra_info("peername")
         self.host = peer[0] if isinstance(peer, tuple) else ""
         self.state.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
@@ -387,7 +389,7 @@ class ServerConnection(asyncio.Protocol):
 
     def _later(self) -> None:
         if self._scheduled is None and self.transport is not None:
-            self._scheduled = asyncio.get_running_loop().call_soon(self._pump)
+            self._scheduled = self._loop.call_soon(self._pump)
             self._pause_reading()
 
     def _hold(self, data: bytes) -> None:

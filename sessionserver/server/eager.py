@@ -19,9 +19,26 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["Future", "eager", "resolve", "then"]
+__all__ = ["Future", "RunningLoop", "eager", "resolve", "then"]
 
 Future = _Future = asyncio.Future
+
+
+class RunningLoop:
+    """The daemon's event loop, found once: under Python 3.11, ``asyncio.get_running_loop()``
+    (and so ``asyncio.ensure_future``) makes a ``getpid()`` system call every time, several per
+    request on the hot paths.  A loop that has been closed is looked up again."""
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __call__(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
 
 def eager(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -39,7 +56,7 @@ def eager(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _finish_later(coro: Coroutine[Any, Any, Any], awaited: Any) -> asyncio.Future[Any]:
-    loop = asyncio.get_running_loop()
+    loop = awaited.get_loop() if isinstance(awaited, _Future) else asyncio.get_running_loop()
     outer: asyncio.Future[Any] = loop.create_future()
     task: asyncio.Task[Any] | None = None
 
@@ -95,7 +112,7 @@ def then(
     """
     if not isinstance(result, _Future):
         return step(result)
-    outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    outer: asyncio.Future[Any] = result.get_loop().create_future()
 
     def settle(done: asyncio.Future[Any]) -> None:
         if outer.done():

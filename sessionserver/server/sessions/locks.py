@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import time
@@ -22,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from ...storage import SharedStorage, StorageError
+from ..eager import RunningLoop
 
 __all__ = ["NOT_LOADED", "STORE_LEASE", "LocalLocks", "LockOwner", "Locks", "SharedLocks"]
 
@@ -191,8 +193,13 @@ class SharedLocks:
         timeout: float,
         lease: float,
         store_lease: float | None = None,
+        loop: RunningLoop | None = None,
     ) -> None:
         self.local = LocalLocks(timeout=timeout, lease=lease)
+        self._loop = loop or RunningLoop()
+        #: What sets this daemon's lock tokens apart from every other's (see _new_token).
+        self._name = secrets.token_hex(16).encode()
+        self._tokens_made = itertools.count()
         self.local.on_free = self._free
         self.storage = storage
         self.timeout = timeout
@@ -252,7 +259,7 @@ class SharedLocks:
             if token is not None:  # released here a moment ago: still ours in the store
                 self._tokens[sid] = token
                 return None
-        return asyncio.ensure_future(self._acquire(sid, owner, waiter))
+        return self._loop().create_task(self._acquire(sid, owner, waiter))
 
     def release(self, sid: bytes, owner: LockOwner) -> None:
         self._loaded.pop((sid, owner), None)  # taken with the lock but never used
@@ -282,7 +289,7 @@ class SharedLocks:
     async def _acquire(
         self, sid: bytes, owner: LockOwner, waiter: asyncio.Future[bool] | None
     ) -> bool:
-        loop = asyncio.get_running_loop()
+        loop = self._loop()
         deadline = loop.time() + self.timeout
         token: bytes | None = None
         try:
@@ -290,7 +297,7 @@ class SharedLocks:
                 return False  # timed out in this daemon's queue
             if sid in self._tokens:
                 return True  # handed on within this daemon, store lock and all
-            token = secrets.token_hex(16).encode()
+            token = self._new_token()
             delay = 0.005
             while not await self._take(sid, owner, token):
                 left = deadline - loop.time()
@@ -313,6 +320,12 @@ class SharedLocks:
             self.local.release(sid, owner)
             raise
 
+    def _new_token(self) -> bytes:
+        """A token no other lock holder has or had: this daemon's random name (made once; no
+        ``getrandom()`` per lock) and a count.  Tokens fence saves between daemons, which trust
+        each other, so they need to be unique, not unguessable."""
+        return b"%s.%x" % (self._name, next(self._tokens_made))
+
     async def _take(self, sid: bytes, owner: LockOwner, token: bytes) -> bool:
         """One attempt at the store lock, loading the session with it where the store can."""
         both = await self.storage.lock_and_load(sid, token, self.store_lease, time.time())
@@ -330,7 +343,7 @@ class SharedLocks:
         token = self._tokens.pop(sid, None)
         if token is not None:
             self._lingering[sid] = token
-            asyncio.get_running_loop().call_later(LINGER, self._linger_over, sid, token)
+            self._loop().call_later(LINGER, self._linger_over, sid, token)
 
     def _linger_over(self, sid: bytes, token: bytes) -> None:
         if self._lingering.get(sid) == token:
@@ -340,7 +353,7 @@ class SharedLocks:
     async def _release_in_store(self, sid: bytes, token: bytes) -> None:
         # Retried until it lands or the lease would have lapsed anyway, so that a store that
         # was away for a moment does not keep other daemons waiting for the whole lease.
-        loop = asyncio.get_running_loop()
+        loop = self._loop()
         give_up = loop.time() + self.store_lease
         delay = 0.1
         while True:
@@ -355,7 +368,7 @@ class SharedLocks:
             delay = min(delay * 2, 1.0)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        task = self._loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -28,7 +28,7 @@ from ...protocol.replies import LOCKED, OPEN_FAILED, SESSION_TOO_LARGE, TOO_MANY
 from ...storage import InlineStorage, LockLost, SharedStorage, Storage
 from ...storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS, WriteBehind
 from ...storage.worker import Barrier
-from ..eager import eager
+from ..eager import RunningLoop, eager
 from .limits import Limits, apply_changes, check_changes
 from .locks import NOT_LOADED, LocalLocks, LockOwner, SharedLocks
 from .users import UserIndex
@@ -53,19 +53,15 @@ def _barrier(store: Storage) -> Callable[[], Barrier | None]:
 
 
 class _Tasks:
-    """Runs each coroutine as a Task of the daemon's loop, found once (under Python 3.11,
-    ``asyncio.get_running_loop()`` makes a ``getpid()`` system call every time)."""
+    """Runs each coroutine as a Task of the daemon's loop (found once, see ``RunningLoop``)."""
 
     __slots__ = ("_loop",)
 
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, loop: RunningLoop) -> None:
+        self._loop = loop
 
     def __call__(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            loop = self._loop = asyncio.get_running_loop()
-        return loop.create_task(coro)
+        return self._loop().create_task(coro)
 
 
 class LocalStrategy:
@@ -295,10 +291,11 @@ class SharedStrategy(LocalStrategy):
 
     def __init__(self, store: SharedStorage, *, lock_timeout: float, lock_lease: float) -> None:
         self.store = store
-        self.locks = SharedLocks(store, timeout=lock_timeout, lease=lock_lease)
+        loop = RunningLoop()
+        self.locks = SharedLocks(store, timeout=lock_timeout, lease=lock_lease, loop=loop)
         self.users = None  # kept by the store itself, for every daemon
         # Each store call runs as a Task: it waits on the network in any case.
-        self.run = _Tasks()
+        self.run = _Tasks(loop)
         self.barrier = _barrier(store)
 
     async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
