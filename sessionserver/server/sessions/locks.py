@@ -193,10 +193,9 @@ class SharedLocks:
         timeout: float,
         lease: float,
         store_lease: float | None = None,
-        loop: RunningLoop | None = None,
     ) -> None:
         self.local = LocalLocks(timeout=timeout, lease=lease)
-        self._loop = loop or RunningLoop()
+        self._loop = RunningLoop()
         #: What sets this daemon's lock tokens apart from every other's (see _new_token).
         self._name = secrets.token_hex(16).encode()
         self._tokens_made = itertools.count()

@@ -57,8 +57,8 @@ class _Tasks:
 
     __slots__ = ("_loop",)
 
-    def __init__(self, loop: RunningLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
+        self._loop = RunningLoop()
 
     def __call__(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         return self._loop().create_task(coro)
@@ -291,11 +291,10 @@ class SharedStrategy(LocalStrategy):
 
     def __init__(self, store: SharedStorage, *, lock_timeout: float, lock_lease: float) -> None:
         self.store = store
-        loop = RunningLoop()
-        self.locks = SharedLocks(store, timeout=lock_timeout, lease=lock_lease, loop=loop)
+        self.locks = SharedLocks(store, timeout=lock_timeout, lease=lock_lease)
         self.users = None  # kept by the store itself, for every daemon
         # Each store call runs as a Task: it waits on the network in any case.
-        self.run = _Tasks(loop)
+        self.run = _Tasks()
         self.barrier = _barrier(store)
 
     async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
