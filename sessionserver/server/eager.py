@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["Future", "RunningLoop", "eager", "resolve", "then"]
+__all__ = ["Future", "RunningLoop", "chain", "eager", "resolve", "then"]
 
 Future = _Future = asyncio.Future
 
@@ -41,13 +41,16 @@ class RunningLoop:
         return loop
 
 
-def eager(coro: Coroutine[Any, Any, Any]) -> Any:
-    """The coroutine's result if it completes without waiting, else a future of it.
+def eager(coro: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> Any:
+    """The coroutine's result if it completes without waiting, else a future of it; a future
+    (what a store call that needs no coroutine returns) is returned as it is.
 
     Callers tell the two apart with ``isinstance(result, asyncio.Future)``; the coroutines
     run this way never return a future themselves.  Cancelling the returned future cancels the
     coroutine wherever it is.
     """
+    if isinstance(coro, _Future):
+        return coro
     try:
         awaited = coro.send(None)
     except StopIteration as stop:
@@ -132,7 +135,7 @@ def then(
             outer.set_exception(error)
             return
         if isinstance(value, _Future):
-            _chain(value, outer)
+            chain(value, outer)
         else:
             outer.set_result(value)
 
@@ -145,7 +148,9 @@ def then(
     return outer
 
 
-def _chain(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:
+def chain(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:
+    """Settle ``outer`` as ``inner`` settles; cancelling ``outer`` cancels ``inner``."""
+
     def copy(done: asyncio.Future[Any]) -> None:
         if outer.done():
             return

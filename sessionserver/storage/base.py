@@ -18,9 +18,11 @@ every container:
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from ..exceptions import LockLost, StorageError
 from .worker import Barrier
@@ -36,15 +38,22 @@ __all__ = [
     "InlineStorage",
     "LockLost",
     "SharedStorage",
+    "Step",
     "Storage",
     "StorageError",
     "StorageEvents",
     "StorageOptions",
     "WriteBehind",
+    "ready",
     "user_id",
 ]
 
 FsyncPolicy = Literal["always", "everysec", "no"]
+
+_T = TypeVar("_T")
+#: What the per-request calls of the contract return: a coroutine (``async def``), or a future
+#: already on its way, for a container that needs no coroutine per call (a reply resolves it).
+Step: TypeAlias = "Coroutine[Any, Any, _T] | asyncio.Future[_T]"
 
 
 class StorageEvents(Protocol):
@@ -139,7 +148,7 @@ class Storage(ABC):
         return {}
 
     @abstractmethod
-    async def load(self, sid: bytes, now: float) -> dict[bytes, bytes] | None:
+    def load(self, sid: bytes, now: float) -> Step[dict[bytes, bytes] | None]:
         """The session's pairs, refreshing its idle expiry; None if absent or expired."""
 
     @abstractmethod
@@ -222,9 +231,9 @@ class SharedStorage(Storage):
         lapsed), for ``lease`` seconds of the store's clock."""
 
     @abstractmethod
-    async def lock_and_load(
+    def lock_and_load(
         self, sid: bytes, token: bytes, lease: float, now: float
-    ) -> tuple[bool, dict[bytes, bytes] | None] | None:
+    ) -> Step[tuple[bool, dict[bytes, bytes] | None] | None]:
         """:meth:`lock_acquire` and, if it succeeded, :meth:`load`, in one round trip: (taken,
         the session's pairs or None when absent); None for an id the store cannot hold (the
         caller then takes the lock and loads separately)."""
@@ -239,9 +248,9 @@ class SharedStorage(Storage):
         """Release the lock if ``token`` still holds it."""
 
     @abstractmethod
-    async def save_and_release(
+    def save_and_release(
         self, sid: bytes, token: bytes, data: dict[bytes, bytes], now: float, ttl: int | None
-    ) -> bool:
+    ) -> Step[bool]:
         """A lock holder's save: replace the pairs (and give the session the idle lifetime
         ``ttl``, if given) while ``token`` still holds its lock, then release the lock; False
         (released too) if the session is absent or expired.  Raises :class:`LockLost`, and
@@ -249,7 +258,7 @@ class SharedStorage(Storage):
         daemon may hold it), so that a stalled daemon never overwrites the next holder's work;
         a :class:`StorageError` leaves the lock as it was, for the holder to retry."""
 
-    async def apply(
+    def apply(
         self,
         sid: bytes,
         changes: dict[bytes, bytes],
@@ -260,7 +269,7 @@ class SharedStorage(Storage):
         token: bytes | None,
         now: float,
         ttl: int | None = None,
-    ) -> int | None:
+    ) -> Step[int | None]:
         """Set ``changes`` and remove ``removed`` in one step, as a writer taking the lock,
         loading, saving and unlocking would, if the session's lock is free (or held under
         ``token`` by nobody in particular: a lock this daemon keeps a moment after its
@@ -269,7 +278,7 @@ class SharedStorage(Storage):
         :data:`APPLY_LOCKED` (someone holds the lock: queue for it instead),
         :data:`APPLY_TOO_MANY_KEYS` or :data:`APPLY_TOO_LARGE` (nothing changed); None when
         the container has no such step (then the caller takes the lock)."""
-        return None
+        return ready(None)
 
     @abstractmethod
     async def user_sessions(self, user: bytes, now: float) -> list[bytes]:
@@ -296,3 +305,8 @@ class Backup(Protocol):
 
     async def backup(self, path: str) -> None:
         """Copy everything acknowledged so far into the new or empty file ``path``."""
+
+
+async def ready(value: _T) -> _T:
+    """A :data:`Step` whose outcome is known already (an id no store could hold, say)."""
+    return value

@@ -171,3 +171,29 @@ async def test_lock_and_load_is_one_step(make: Any, prefix: str, raw: redis.Redi
     assert raw.pttl(key) > 90_000  # it was an access
     assert await s.lock_and_load(A, b"t2", 5, time.time()) == (False, None)
     assert await s.lock_renew([(A, b"t1")], 5) == [True]
+
+
+async def test_scripts_the_server_forgot_are_sent_in_full(
+    make: Any, prefix: str, raw: redis.Redis
+) -> None:
+    # After a SCRIPT FLUSH (or a restart of Redis behind the same address) every call by SHA
+    # is answered NOSCRIPT: each is sent again in full, one-step writes and locks included,
+    # and what the call does and returns is the same.
+    s = await make(ttl=100, user_keys=(b"_user_id",))
+    now = time.time()
+    args: dict[str, Any] = {"max_keys": 10, "max_session": 1000, "token": None, "now": now}
+    await s.create(A, {b"k": b"v"}, now)
+    raw.script_flush()
+    assert await s.load(A, now) == {b"k": b"v"}  # touch + HGETALL, the touch sent again
+    raw.script_flush()
+    assert await s.apply(A, {b"_user_id": b'"7"'}, [], **args) == APPLIED
+    assert await s.user_sessions(b"7", now) == [A]  # the index followed the write
+    raw.script_flush()
+    assert await s.lock_and_load(A, b"t", 5, now) == (True, {b"k": b"v", b"_user_id": b'"7"'})
+    raw.script_flush()
+    assert await s.save_and_release(A, b"t", {b"k": b"w"}, now, None) is True
+    assert await s.user_sessions(b"7", now) == []  # the save named no user: unindexed
+    assert raw.exists(f"{prefix}:l:{{{A.decode()}}}") == 0  # released with the save
+    raw.script_flush()
+    assert await s.peek(A, now) is not None
+    assert await s.load(b"f" * 32, now) is None  # absent, by the same path

@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
 from ...storage import SharedStorage, StorageError
-from ..eager import RunningLoop
+from ..eager import RunningLoop, chain
 
 __all__ = ["NOT_LOADED", "STORE_LEASE", "LocalLocks", "LockOwner", "Locks", "SharedLocks"]
 
@@ -250,6 +250,8 @@ class SharedLocks:
         (taking it in the store is a round trip at least).  The future may raise
         :class:`~sessionserver.storage.StorageError` when the store cannot be reached."""
         waiter = self.local.acquire(sid, owner, now)
+        loop = self._loop()
+        deadline = loop.time() + self.timeout
         if waiter is None:
             if sid in self._tokens:
                 # ``owner`` held it already: a fresh grant finds no token (``_free`` drops it).
@@ -258,7 +260,8 @@ class SharedLocks:
             if token is not None:  # released here a moment ago: still ours in the store
                 self._tokens[sid] = token
                 return None
-        return self._loop().create_task(self._acquire(sid, owner, waiter))
+            return self._attempt(sid, owner, deadline)
+        return loop.create_task(self._queued(sid, owner, waiter, deadline))
 
     def release(self, sid: bytes, owner: LockOwner) -> None:
         self._loaded.pop((sid, owner), None)  # taken with the lock but never used
@@ -285,39 +288,97 @@ class SharedLocks:
 
     # -- the store level -----------------------------------------------------------------------
 
-    async def _acquire(
-        self, sid: bytes, owner: LockOwner, waiter: asyncio.Future[bool] | None
+    async def _queued(
+        self, sid: bytes, owner: LockOwner, waiter: asyncio.Future[bool], deadline: float
     ) -> bool:
-        loop = self._loop()
-        deadline = loop.time() + self.timeout
-        token: bytes | None = None
+        """Wait in this daemon's queue, then for the store lock unless it came with the
+        hand-off."""
         try:
-            if waiter is not None and not await waiter:
+            if not await waiter:
                 return False  # timed out in this daemon's queue
-            if sid in self._tokens:
-                return True  # handed on within this daemon, store lock and all
-            token = self._new_token()
-            delay = 0.005
-            while not await self._take(sid, owner, token):
+        except BaseException:
+            self._give_up(sid, owner, None)
+            raise
+        if sid in self._tokens:
+            return True  # handed on within this daemon, store lock and all
+        return await self._attempt(sid, owner, deadline)
+
+    def _attempt(self, sid: bytes, owner: LockOwner, deadline: float) -> asyncio.Future[bool]:
+        """The store lock: one attempt, loading the session with it where the store can, and
+        no coroutine unless it is taken elsewhere and must be polled (or the store's step is
+        a coroutine itself).  Whatever way this ends but holding the lock, it leaves nothing
+        behind (see _give_up), cancellation included."""
+        loop = self._loop()
+        token = self._new_token()
+        step = self.storage.lock_and_load(sid, token, self.store_lease, time.time())
+        first = step if isinstance(step, asyncio.Future) else loop.create_task(step)
+        outer: asyncio.Future[bool] = loop.create_future()
+
+        def settle(done: asyncio.Future[tuple[bool, dict[bytes, bytes] | None] | None]) -> None:
+            if outer.done() or done.cancelled():  # the caller went away meanwhile
+                self._give_up(sid, owner, token)
+                outer.cancel()
+                return
+            exc = done.exception()
+            if exc is not None:
+                self._give_up(sid, owner, token)
+                outer.set_exception(exc)
+                return
+            both = done.result()
+            if both is None:  # no lock-and-load for this id: take the lock alone
+                rest: Coroutine[Any, Any, bool] = self._poll(sid, owner, token, deadline, True)
+            elif both[0]:
+                self._loaded[(sid, owner)] = both[1]
+                self._hold(sid, token)
+                outer.set_result(True)
+                return
+            else:
+                rest = self._poll(sid, owner, token, deadline, False)
+            chain(loop.create_task(rest), outer)
+
+        def on_outer_done(_: asyncio.Future[bool]) -> None:
+            if outer.cancelled():
+                first.cancel()
+
+        first.add_done_callback(settle)
+        outer.add_done_callback(on_outer_done)
+        return outer
+
+    async def _poll(
+        self, sid: bytes, owner: LockOwner, token: bytes, deadline: float, now: bool
+    ) -> bool:
+        """Try the store lock again and again (at once if ``now``), backing off, until it is
+        taken or ``deadline`` passes."""
+        loop = self._loop()
+        delay = 0.005
+        try:
+            while not (now and await self._take(sid, owner, token)):
+                now = True
                 left = deadline - loop.time()
                 if left <= 0:
                     self.store_timeouts_total += 1
-                    token = None
                     self.local.release(sid, owner)
                     return False
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, 0.05)
-            self._tokens[sid] = token
-            if self._renewer is None or self._renewer.done():
-                self._renewer = loop.create_task(self._renew())
-            return True
         except BaseException:
-            # The store failed, or the wait was cancelled: leave nothing behind.
-            if token is not None and self._tokens.get(sid) != token:
-                self._spawn(self._release_in_store(sid, token))
-            self._loaded.pop((sid, owner), None)
-            self.local.release(sid, owner)
+            self._give_up(sid, owner, token)
             raise
+        self._hold(sid, token)
+        return True
+
+    def _hold(self, sid: bytes, token: bytes) -> None:
+        self._tokens[sid] = token
+        if self._renewer is None or self._renewer.done():
+            self._renewer = self._loop().create_task(self._renew())
+
+    def _give_up(self, sid: bytes, owner: LockOwner, token: bytes | None) -> None:
+        """The store failed, or the wait was cancelled: leave nothing behind (the store lock
+        under ``token`` may have been taken all the same)."""
+        if token is not None and self._tokens.get(sid) != token:
+            self._spawn(self._release_in_store(sid, token))
+        self._loaded.pop((sid, owner), None)
+        self.local.release(sid, owner)
 
     def _new_token(self) -> bytes:
         """A token no other lock holder has or had: this daemon's random name (made once; no

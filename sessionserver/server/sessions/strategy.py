@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from ...protocol.replies import LOCKED, OPEN_FAILED, SESSION_TOO_LARGE, TOO_MANY_KEYS, Err
 from ...storage import InlineStorage, LockLost, SharedStorage, Storage
 from ...storage.base import APPLIED, APPLY_ABSENT, APPLY_TOO_LARGE, APPLY_TOO_MANY_KEYS, WriteBehind
 from ...storage.worker import Barrier
-from ..eager import RunningLoop, eager
+from ..eager import RunningLoop, eager, resolve, then
 from .limits import Limits, apply_changes, check_changes
 from .locks import NOT_LOADED, LocalLocks, LockOwner, SharedLocks
 from .users import UserIndex
@@ -53,14 +54,17 @@ def _barrier(store: Storage) -> Callable[[], Barrier | None]:
 
 
 class _Tasks:
-    """Runs each coroutine as a Task of the daemon's loop (found once, see ``RunningLoop``)."""
+    """Runs each coroutine as a Task of the daemon's loop (found once, see ``RunningLoop``);
+    a future (a store call that needs no coroutine) is already running."""
 
     __slots__ = ("_loop",)
 
     def __init__(self) -> None:
         self._loop = RunningLoop()
 
-    def __call__(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def __call__(self, coro: Coroutine[Any, Any, Any] | asyncio.Future[Any]) -> asyncio.Future[Any]:
+        if isinstance(coro, asyncio.Future):
+            return coro
         return self._loop().create_task(coro)
 
 
@@ -73,7 +77,7 @@ class LocalStrategy:
         self.users: UserIndex | None = UserIndex(store.options.user_keys)
         store.events = self.users
         #: How coroutines run: inline until they really wait (see ``eager``).
-        self.run: Callable[[Coroutine[Any, Any, Any]], Any] = eager
+        self.run: Callable[[Coroutine[Any, Any, Any] | asyncio.Future[Any]], Any] = eager
         self.barrier: Callable[[], Barrier | None] = _barrier(store)
 
     # -- locks ----------------------------------------------------------------------------------
@@ -297,65 +301,108 @@ class SharedStrategy(LocalStrategy):
         self.run = _Tasks()
         self.barrier = _barrier(store)
 
-    async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
+    # The request phases below are chains of callbacks on the store's futures, not coroutines
+    # (a Task per phase would cost more than the rest of the phase on the daemon's side): the
+    # same steps as LocalStrategy's, in one store call each where nobody else holds the lock.
+
+    def lock(self, owner: LockOwner, sid: bytes, now: float) -> Maybe:
+        waiter = self.locks.acquire(sid, owner, now)
+        if waiter is None:  # held here already: the store lock with it
+            return self._locked(owner, sid, now, True)
+        return then(waiter, partial(self._locked, owner, sid, now))
+
+    def _locked(self, owner: LockOwner, sid: bytes, now: float, granted: bool) -> Maybe:
+        if not granted:
+            return LOCKED
         # The store may have loaded the pairs in the step that took its lock.
         data = self.locks.take_loaded(sid, owner)
-        return await self.store.load(sid, now) if data is NOT_LOADED else data
+        if data is not NOT_LOADED:
+            return data
+        return then(self.run(self.store.load(sid, now)), _same, partial(self._unlocked, owner, sid))
 
-    async def _save(
-        self, owner: LockOwner, sid: bytes, data: Pairs, now: float, ttl: int | None
-    ) -> bool:
+    def _unlocked(self, owner: LockOwner, sid: bytes, exc: BaseException) -> Any:
+        self.unlock(owner, sid)
+        raise exc
+
+    async def _load_locked(self, owner: LockOwner, sid: bytes, now: float) -> Pairs | None:
+        return await resolve(self._locked(owner, sid, now, True))  # type: ignore[no-any-return]
+
+    def save(self, owner: LockOwner, sid: bytes, data: Pairs, now: float, ttl: int | None) -> Maybe:
         # One store call: the save, fenced by this daemon's token, its lifetime and the release.
         locks = self.locks
         token = locks.token(sid)
         if token is None:  # the lease lapsed: another daemon may hold the lock
-            raise LockLost("the session's lock lapsed")
-        saved = await self.store.save_and_release(sid, token, data, now, ttl)
-        locks.released_in_store(sid, token)
+            return self.run(_fail(LockLost("the session's lock lapsed")))
+        saved = self.run(self.store.save_and_release(sid, token, data, now, ttl))
+        return then(saved, partial(self._released, owner, sid, token))
+
+    def _released(self, owner: LockOwner, sid: bytes, token: bytes, saved: bool) -> bool:
+        self.locks.released_in_store(sid, token)
         self.unlock(owner, sid)
         return saved
 
-    async def _write(
+    async def _save(
+        self, owner: LockOwner, sid: bytes, data: Pairs, now: float, ttl: int | None
+    ) -> bool:
+        return await resolve(self.save(owner, sid, data, now, ttl))  # type: ignore[no-any-return]
+
+    def write(
         self,
         owner: LockOwner,
         sid: bytes,
         changes: Pairs,
         removed: list[bytes],
         now: float,
+        *,
         ttl: int | None,
         limits: Limits,
         create: bool,
-    ) -> Err | bool | None:
-        # While nobody here holds the lock, the store may apply the write in one step (one
-        # round trip instead of four: lock, load, save, unlock); else queue for the lock.
+    ) -> Maybe:
         bad = check_changes(limits, changes)
         if bad is not None:
             return bad
+        locked = partial(self._write, owner, sid, changes, removed, now, ttl, limits, create)
         locks = self.locks
-        if not locks.held(sid):
-            code = await self.store.apply(
-                sid,
-                changes,
-                removed,
-                max_keys=limits.max_keys,
-                max_session=limits.max_session,
-                token=locks.idle_token(sid),
-                now=now,
-                ttl=ttl,
-            )
-            if code == APPLIED:
-                return None
-            if code in _APPLY_REPLIES:
-                return _APPLY_REPLIES[code]
-            if code == APPLY_ABSENT and not create:
-                return OPEN_FAILED
-        return await super()._write(owner, sid, changes, removed, now, ttl, limits, create)
+        if locks.held(sid):
+            return self.run(locked())
+        # While nobody here holds the lock, the store may apply the write in one step (one
+        # round trip instead of four: lock, load, save, unlock); else queue for the lock.
+        code = self.store.apply(
+            sid,
+            changes,
+            removed,
+            max_keys=limits.max_keys,
+            max_session=limits.max_session,
+            token=locks.idle_token(sid),
+            now=now,
+            ttl=ttl,
+        )
+        return then(self.run(code), partial(self._applied, locked, create))
+
+    def _applied(
+        self, locked: Callable[[], Coroutine[Any, Any, Any]], create: bool, code: int | None
+    ) -> Maybe:
+        if code == APPLIED:
+            return None
+        if code in _APPLY_REPLIES:
+            return _APPLY_REPLIES[code]
+        if code == APPLY_ABSENT and not create:
+            return OPEN_FAILED
+        return self.run(locked())  # locked by someone, or to be created: take the lock
 
     def user_sessions(self, user: bytes, now: float) -> Maybe:
         return self.run(self.store.user_sessions(user, now))
 
     async def close(self) -> None:
         await self.locks.close()  # other daemons need not wait for the leases to lapse
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+async def _fail(exc: BaseException) -> Any:
+    raise exc
 
 
 def choose(store: Storage, *, lock_timeout: float, lock_lease: float) -> LocalStrategy:

@@ -9,7 +9,7 @@ bounded by one ``asyncio.timeout`` (retries included), and Redis's failures surf
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -67,16 +67,29 @@ class ClusterConnection:
         async with self._guard():
             return await self._client.execute_command(*args)
 
-    async def run(self, script: Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
+    async def run(
+        self,
+        script: Script,
+        keys: Sequence[bytes],
+        args: Sequence[Any],
+        convert: Callable[[Any], Any] | None = None,
+        also: Sequence[Any] | None = None,
+    ) -> Any:
         async with self._guard():
             try:
-                return await self._client.execute_command(
+                reply = await self._client.execute_command(
                     "EVALSHA", script.sha, len(keys), *keys, *args
                 )
             except NoScriptError:
-                return await self._client.execute_command(
+                reply = await self._client.execute_command(
                     "EVAL", script.text, len(keys), *keys, *args
                 )
+            if also is not None:  # on the same key's node, right after
+                reply = (reply, await self._client.execute_command(*also))
+        if convert is None:
+            return reply
+        value = convert(reply)
+        return await value if isinstance(value, asyncio.Future) else value
 
     async def batch(
         self, script: Script, calls: Sequence[tuple[Sequence[bytes], Sequence[Any]]]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from ssl import SSLContext
 from typing import Any
 
@@ -30,24 +31,47 @@ __all__ = ["RedisConnection"]
 Future = asyncio.Future
 
 
-class _NoScript(Exception):
-    """``EVALSHA`` of a script the server does not have (send it with ``EVAL``)."""
-
-
 class _ErrorReply(Exception):
     """An error reply, as hiredis builds it."""
 
 
-def _error(reply: _ErrorReply) -> Exception:
-    message = str(reply)
-    if message.startswith("NOSCRIPT"):
-        return _NoScript(message)
-    return StorageError(f"redis: {message}")
+#: What turns a reply into the caller's result (it may raise what the reply means, or return
+#: a future of the result when the reply calls for a follow-up), or None.
+Convert = Callable[[Any], Any] | None
+#: A command waiting for its reply: the future its reply settles (or, for a script whose
+#: reply goes with the command after it, the list that keeps it), its conversion, and for an
+#: ``EVALSHA`` what sends the call again in full should the server not know the script.
+Entry = tuple["Future[Any] | list[Any]", Convert, Callable[[], None] | None]
 
 
-def _fail(futures: Sequence[Future[Any]] | deque[Future[Any]], error: StorageError) -> None:
-    for future in futures:
-        if not future.done():
+class _NoScript(Exception):
+    """The script of a paired call was unknown to the server (send the pair again in full)."""
+
+
+def _paired(first: list[Any], convert: Callable[[Any], Any], reply: Any) -> Any:
+    """A script's reply and the reply of the command sent after it, converted together."""
+    head = first[0]
+    if head.__class__ is _ErrorReply:
+        if str(head).startswith("NOSCRIPT"):
+            raise _NoScript
+        raise StorageError(f"redis: {head}")
+    return convert((head, reply))
+
+
+def _settle(future: Future[Any], done: Future[Any]) -> None:
+    if future.done():
+        return
+    if done.cancelled():
+        future.cancel()
+    elif (exc := done.exception()) is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(done.result())
+
+
+def _fail(entries: Iterable[Entry], error: StorageError) -> None:
+    for future, _, _ in entries:
+        if isinstance(future, Future) and not future.done():
             future.set_exception(StorageError(str(error)))
 
 
@@ -58,7 +82,7 @@ class _Link(asyncio.Protocol):
         self.owner = owner
         self.loop = loop
         self.reader = hiredis.Reader(replyError=_ErrorReply)
-        self.waiting: deque[Future[Any]] = deque()
+        self.waiting: deque[Entry] = deque()
         self.transport: asyncio.Transport | None = None
         #: Commands written and replies read so far; (commands written after a batch, its
         #: deadline) for each batch not known to be answered.
@@ -77,14 +101,35 @@ class _Link(asyncio.Protocol):
         answered = 0
         try:
             while (reply := reader.gets()) is not False:
-                future = waiting.popleft()
+                future, convert, again = waiting.popleft()
                 answered += 1
+                if isinstance(future, list):  # a script's reply, for the command after it
+                    future.append(reply)
+                    continue
                 if future.done():  # its caller gave up on it
                     continue
-                if isinstance(reply, _ErrorReply):
-                    future.set_exception(_error(reply))
-                else:
+                if reply.__class__ is _ErrorReply:
+                    if again is not None and str(reply).startswith("NOSCRIPT"):
+                        again()
+                    else:
+                        future.set_exception(StorageError(f"redis: {reply}"))
+                elif convert is None:
                     future.set_result(reply)
+                else:
+                    try:
+                        value = convert(reply)
+                    except _NoScript:
+                        if again is not None:
+                            again()
+                        else:
+                            future.set_exception(StorageError("redis: NOSCRIPT after EVAL"))
+                    except Exception as exc:  # a refusal the reply means (LockLost, say)
+                        future.set_exception(exc)
+                    else:
+                        if isinstance(value, Future):  # a follow-up call: settle with it
+                            value.add_done_callback(partial(_settle, future))
+                        else:
+                            future.set_result(value)
         except (hiredis.ProtocolError, IndexError) as exc:  # garbled, or a reply nobody asked for
             self.fail(StorageError(f"redis: unexpected reply ({exc or 'unsolicited'})"))
         self.answered += answered
@@ -92,13 +137,13 @@ class _Link(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(StorageError(f"redis: connection lost ({exc or 'closed by the server'})"))
 
-    def write(self, chunks: list[bytes], futures: list[Future[Any]], deadline: float) -> None:
+    def write(self, chunks: list[bytes], entries: list[Entry], deadline: float) -> None:
         transport = self.transport
         if self.error is not None or transport is None or transport.is_closing():
-            _fail(futures, self.error or StorageError("redis: connection lost"))
+            _fail(entries, self.error or StorageError("redis: connection lost"))
             return
-        self.waiting.extend(futures)
-        self.sent += len(futures)
+        self.waiting.extend(entries)
+        self.sent += len(entries)
         self.batches.append((self.sent, deadline))
         try:
             transport.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
@@ -170,7 +215,7 @@ class RedisConnection:
         self._link: _Link | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._chunks: list[bytes] = []
-        self._futures: list[Future[Any]] = []
+        self._entries: list[Entry] = []
         self._since = 0.0  # when the first command of the batch being assembled was issued
         self._closed = False
 
@@ -182,20 +227,72 @@ class RedisConnection:
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         future = loop.create_future()
-        futures = self._futures
-        if not futures:
-            self._since = loop.time()
-            loop.call_soon(self._flush)
-        self._chunks.append(hiredis.pack_command(args))
-        futures.append(future)
+        self.queue(hiredis.pack_command(args), future, None, None)
         return future
 
-    async def run(self, script: Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any:
-        """A Lua script's result: by its SHA, in full if the server does not have it."""
-        try:
-            return await self.call(b"EVALSHA", script.sha, len(keys), *keys, *args)
-        except _NoScript:
-            return await self.call(b"EVAL", script.text, len(keys), *keys, *args)
+    def run(
+        self,
+        script: Script,
+        keys: Sequence[bytes],
+        args: Sequence[Any],
+        convert: Convert = None,
+        also: Sequence[Any] | None = None,
+    ) -> Future[Any]:
+        """A Lua script's result (``convert(reply)`` if given), as a future: called by its SHA,
+        sent in full if the server does not have it.  With ``also``, that command is sent right
+        after the script (not atomically with it) and ``convert`` turns the two replies, as a
+        pair, into the result.  No coroutine: the reply resolves the future as it is read."""
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._script(future, script, keys, args, convert, also, True)
+        return future
+
+    def _script(
+        self,
+        future: Future[Any],
+        script: Script,
+        keys: Sequence[bytes],
+        args: Sequence[Any],
+        convert: Convert,
+        also: Sequence[Any] | None,
+        by_sha: bool,
+    ) -> None:
+        if by_sha:
+            command = hiredis.pack_command((b"EVALSHA", script.sha, len(keys), *keys, *args))
+            again: Callable[[], None] | None = partial(
+                self._script, future, script, keys, args, convert, also, False
+            )
+        else:
+            command = hiredis.pack_command((b"EVAL", script.text, len(keys), *keys, *args))
+            again = None
+        if also is None:
+            self.queue(command, future, convert, again)
+            return
+        assert convert is not None
+        first: list[Any] = []
+        self.queue(command, first, None, None)
+        self.queue(
+            hiredis.pack_command(tuple(also)), future, partial(_paired, first, convert), again
+        )
+
+    def queue(
+        self,
+        command: bytes,
+        future: Future[Any] | list[Any],
+        convert: Convert,
+        again: Callable[[], None] | None,
+    ) -> None:
+        """Add a packed command to the batch of this loop turn."""
+        entries = self._entries
+        if not entries:
+            loop = self._loop
+            assert loop is not None
+            self._since = loop.time()
+            loop.call_soon(self._flush)
+        self._chunks.append(command)
+        entries.append((future, convert, again))
 
     async def batch(
         self, script: Script, calls: Sequence[tuple[Sequence[bytes], Sequence[Any]]]
@@ -228,11 +325,11 @@ class RedisConnection:
             self._link = None
 
     def _drop_queued(self, error: StorageError) -> None:
-        futures, self._futures, self._chunks = self._futures, [], []
-        _fail(futures, error)
+        entries, self._entries, self._chunks = self._entries, [], []
+        _fail(entries, error)
 
     def _flush(self) -> None:
-        if not self._futures:
+        if not self._entries:
             return
         link = self._link
         if link is None:
@@ -242,9 +339,9 @@ class RedisConnection:
                 assert self._loop is not None
                 self._connecting = self._loop.create_task(self._connect())
             return  # sent once connected
-        chunks, futures = self._chunks, self._futures
-        self._chunks, self._futures = [], []
-        link.write(chunks, futures, self._since + self.timeout)
+        chunks, entries = self._chunks, self._entries
+        self._chunks, self._entries = [], []
+        link.write(chunks, entries, self._since + self.timeout)
 
     async def _connect(self) -> None:
         try:
@@ -271,7 +368,7 @@ class RedisConnection:
                     futures = [loop.create_future() for _ in self._hello]
                     link.write(
                         [hiredis.pack_command(c) for c in self._hello],
-                        futures,
+                        [(future, None, None) for future in futures],
                         loop.time() + self.timeout,
                     )
                     for future in futures:

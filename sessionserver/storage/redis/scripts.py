@@ -17,13 +17,14 @@ __all__ = [
     "CREATE",
     "DELETE",
     "GC",
-    "LOAD",
-    "LOCK_LOAD",
+    "LOCK_TOUCH",
+    "PEEK",
     "RAW",
     "RENEW",
     "RESTORE",
     "SAVE",
     "SET_TTL",
+    "TOUCH",
     "UNLOCK",
     "Script",
 ]
@@ -48,7 +49,8 @@ class Script:
         return f"<Script {self.name}>"
 
 
-LOAD = Script("load")
+PEEK = Script("peek")
+TOUCH = Script("touch")
 CREATE = Script("create")
 SAVE = Script("save")
 DELETE = Script("delete")
@@ -58,6 +60,6 @@ CHECK = Script("check")
 GC = Script("gc")
 SET_TTL = Script("set_ttl")
 APPLY = Script("apply")
-LOCK_LOAD = Script("lock_load")
+LOCK_TOUCH = Script("lock_touch")
 RENEW = Script("renew", session=False)
 UNLOCK = Script("unlock", session=False)

@@ -20,10 +20,15 @@ its hash tag so that a session and its lock share a cluster slot:
   is read and by a slow background sweep.
 
 Every multi-step change is one Lua script (``scripts/*.lua``) on one key's slot, so it is
-atomic in a cluster as on a single server, and each request phase is one script: a read, a
-lock with its load, a save with its new lifetime and its unlock, a one-command write.  Rename
-is the exception (two slots): the new session is created first and the old one deleted second,
-both under the session's lock.
+atomic in a cluster as on a single server, and each request phase is one round trip.  A save
+with its new lifetime and its unlock, and a one-command write, are one script each.  A read is
+the access script (``touch``: the deadline check and the slide) with a plain ``HGETALL`` right
+behind it in the same write, and a lock is ``lock_touch`` (``SET NX PX`` and the access) with
+the same ``HGETALL``: the pairs never pass through Lua, whose conversion of replies is most of
+a script's cost (see ``replies.py`` for how the two replies make one).  The ``HGETALL`` need
+not be atomic with its script: under the lock nobody else writes the session, and a reader
+sees what was committed just before or just after.  Rename is the exception (two slots): the
+new session is created first and the old one deleted second, both under the session's lock.
 
 A single server is driven by :class:`~.connection.RedisConnection` (hiredis, one connection,
 every command of a loop turn in one write); a cluster by redis-py's cluster client
@@ -34,8 +39,11 @@ daemon answers with ``err Storage unavailable.``; the next call reconnects.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from asyncio import Future
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -43,27 +51,38 @@ from ...ids import is_valid_id
 from ..base import (
     APPLIED,
     APPLY_ABSENT,
-    LockLost,
     SharedStorage,
+    Step,
     StorageError,
     StorageOptions,
     plain_user,
+    ready,
     user_id,
 )
 from ..urls import parse_redis_url
+from . import replies as R
 from . import scripts as S
+from .replies import Pairs
 from .scripts import Script
 
 __all__ = ["RedisStorage"]
-
-Pairs = dict[bytes, bytes]
 
 
 class _Client(Protocol):
     """What the container asks of :class:`RedisConnection` and :class:`ClusterConnection`."""
 
     def call(self, *args: Any) -> Awaitable[Any]: ...
-    async def run(self, script: Script, keys: Sequence[bytes], args: Sequence[Any]) -> Any: ...
+    def run(
+        self,
+        script: Script,
+        keys: Sequence[bytes],
+        args: Sequence[Any],
+        convert: Callable[[Any], Any] | None = None,
+        also: Sequence[Any] | None = None,
+    ) -> Step[Any]:
+        """The script's result, ``convert(reply)`` if given (which may raise); with ``also``,
+        that command right after it and ``convert`` of the pair of replies."""
+
     async def batch(
         self, script: Script, calls: Sequence[tuple[Sequence[bytes], Sequence[Any]]]
     ) -> list[Any]: ...
@@ -81,26 +100,6 @@ def _connect(target: str, cluster: bool, timeout: float, max_connections: int) -
     from .options import connection_options
 
     return RedisConnection(**connection_options(target), timeout=timeout)
-
-
-def _s(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
-
-
-def _pairs(flat: list[bytes]) -> Pairs:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _flat(data: Pairs) -> list[bytes]:
-    flat: list[bytes] = []
-    for key, value in data.items():
-        flat.append(key)
-        flat.append(value)
-    return flat
-
-
-def _ttl(ttl: int | None) -> bytes:
-    return b"" if ttl is None else str(ttl).encode()
 
 
 class RedisStorage(SharedStorage):
@@ -196,34 +195,34 @@ class RedisStorage(SharedStorage):
 
     # -- the contract -----------------------------------------------------------------------
 
-    async def load(self, sid: bytes, now: float) -> Pairs | None:
+    def load(self, sid: bytes, now: float) -> Step[Pairs | None]:
         if not is_valid_id(sid):
-            return None
-        found = await self._c.run(S.LOAD, [self._skey(sid)], [*self._args(now), b"1"])
-        return None if not found else _pairs(found[0])
+            return ready(None)
+        key = self._skey(sid)
+        return self._c.run(S.TOUCH, [key], self._args(now), R.loaded, ("HGETALL", key))
 
     async def peek(self, sid: bytes, now: float) -> tuple[Pairs, float] | None:
         if not is_valid_id(sid):
             return None
-        found = await self._c.run(S.LOAD, [self._skey(sid)], [*self._args(now), b"0"])
+        found = await self._c.run(S.PEEK, [self._skey(sid)], self._args(now))
         if not found:
             return None
         flat, left = found
-        return _pairs(flat), float(left)
+        return R.pairs(flat), float(left)
 
     async def create(self, sid: bytes, data: Pairs, now: float, ttl: int | None = None) -> bool:
         if not is_valid_id(sid):
             return False
         user = self._user(data)
         created = await self._c.run(
-            S.CREATE, [self._skey(sid)], [*self._args(now), user, _ttl(ttl), *_flat(data)]
+            S.CREATE, [self._skey(sid)], [*self._args(now), user, R.ttl_arg(ttl), *R.flat(data)]
         )
         if not created:
             return False
         await self._reindex(sid, b"", user)
         return True
 
-    async def _save(
+    def _save(
         self,
         sid: bytes,
         token: bytes | None,
@@ -231,39 +230,51 @@ class RedisStorage(SharedStorage):
         now: float,
         ttl: int | None,
         release: bool,
-    ) -> bool:
+    ) -> Step[bool]:
         user = self._user(data)
-        result = await self._c.run(
-            S.SAVE,
-            [self._skey(sid), self._lkey(sid)],
-            [
-                *self._args(now),
-                token or b"",
-                user,
-                _ttl(ttl),
-                b"1" if release else b"0",
-                *_flat(data),
-            ],
-        )
-        if result[0] == -1:
-            raise LockLost("the session's lock changed hands")
-        if result[0] == 0:
+        keys = [self._skey(sid), self._lkey(sid)]
+        args = [
+            *self._args(now),
+            token or b"",
+            user,
+            R.ttl_arg(ttl),
+            b"1" if release else b"0",
+            *R.flat(data),
+        ]
+        if not self._user_keys:  # one script, nothing to reindex
+            return self._c.run(S.SAVE, keys, args, R.saved)
+        return self._c.run(S.SAVE, keys, args, partial(self._saved_as, sid, user))
+
+    def _saved_as(self, sid: bytes, user: bytes, result: list[Any]) -> bool | Future[bool]:
+        """A save's outcome; a future of it when the user index has to follow."""
+        old = R.saved_user(result)
+        if old is None:
             return False
-        await self._reindex(sid, _s(result[1]), user)
-        return True
+        if old == user:
+            return True
+        return self._reindex_then(sid, old, user, True)
+
+    def _reindex_then(self, sid: bytes, old: bytes, new: bytes, value: Any) -> Future[Any]:
+        """:meth:`_reindex`, as a Task whose result is ``value``."""
+
+        async def reindex() -> Any:
+            await self._reindex(sid, old, new)
+            return value
+
+        return asyncio.get_running_loop().create_task(reindex())
 
     async def save(self, sid: bytes, data: Pairs, now: float) -> bool:
         if not is_valid_id(sid):
             return False
         return await self._save(sid, None, data, now, None, False)
 
-    async def save_and_release(
+    def save_and_release(
         self, sid: bytes, token: bytes, data: Pairs, now: float, ttl: int | None
-    ) -> bool:
+    ) -> Step[bool]:
         """A lock holder's fenced save, its new idle lifetime and the release: one script."""
         if not is_valid_id(sid):
-            return False
-        return await self._save(sid, token, data, now, ttl, True)
+            return ready(False)
+        return self._save(sid, token, data, now, ttl, True)
 
     async def delete(self, sid: bytes, now: float) -> bool:
         if not is_valid_id(sid):
@@ -271,7 +282,7 @@ class RedisStorage(SharedStorage):
         result = await self._c.run(S.DELETE, [self._skey(sid)], self._args(now))
         if not result[0]:
             return False
-        await self._reindex(sid, _s(result[1]), b"")
+        await self._reindex(sid, R.as_bytes(result[1]), b"")
         return True
 
     async def rename(self, old: bytes, new: bytes, now: float) -> bool:
@@ -291,7 +302,7 @@ class RedisStorage(SharedStorage):
         if not gone[0]:  # deleted meanwhile: it must not live on under the new id
             await c.run(S.DELETE, [self._skey(new)], self._args(now))
             return False
-        user = _s(gone[1])
+        user = R.as_bytes(gone[1])
         if user:
             await c.call("SREM", self._ukey(user), old)
             await c.call("SADD", self._ukey(user), new)
@@ -329,7 +340,7 @@ class RedisStorage(SharedStorage):
             for key, result in zip(keys, results, strict=True):
                 if result[0]:
                     removed += 1
-                    await self._reindex(self._sid(key), _s(result[1]), b"")
+                    await self._reindex(self._sid(key), R.as_bytes(result[1]), b"")
 
         await self._each_key(self._prefix + b":s:*", step)
         return removed
@@ -353,7 +364,7 @@ class RedisStorage(SharedStorage):
         live = await self._live(keys, now) if keys else []
         return following, [self._sid(k) for k, ok in zip(keys, live, strict=True) if ok]
 
-    async def apply(
+    def apply(
         self,
         sid: bytes,
         changes: Pairs,
@@ -364,29 +375,33 @@ class RedisStorage(SharedStorage):
         token: bytes | None,
         now: float,
         ttl: int | None = None,
-    ) -> int | None:
+    ) -> Step[int | None]:
         if not is_valid_id(sid):
-            return APPLY_ABSENT
-        result = await self._c.run(
-            S.APPLY,
-            [self._skey(sid), self._lkey(sid)],
-            [
-                *self._args(now),
-                token or b"",
-                max_keys,
-                max_session,
-                _ttl(ttl),
-                len(self._user_keys),
-                *self._user_keys,
-                len(changes),
-                *_flat(changes),
-                *removed,
-            ],
-        )
+            return ready(APPLY_ABSENT)
+        keys = [self._skey(sid), self._lkey(sid)]
+        args = [
+            *self._args(now),
+            token or b"",
+            max_keys,
+            max_session,
+            R.ttl_arg(ttl),
+            len(self._user_keys),
+            *self._user_keys,
+            len(changes),
+            *R.flat(changes),
+            *removed,
+        ]
+        if not self._user_keys:  # the old user and the new are both none
+            return self._c.run(S.APPLY, keys, args, R.code)
+        return self._c.run(S.APPLY, keys, args, partial(self._applied_as, sid))
+
+    def _applied_as(self, sid: bytes, result: list[Any]) -> int | Future[int]:
+        """A one-step write's code; a future of it when the user index has to follow."""
         code = int(result[0])
-        if code == APPLIED:
-            await self._reindex(sid, _s(result[1]), _s(result[2]))
-        return code
+        if code != APPLIED:
+            return code
+        old, new = R.as_bytes(result[1]), R.as_bytes(result[2])
+        return code if old == new else self._reindex_then(sid, old, new, code)
 
     # -- locks ------------------------------------------------------------------------------
 
@@ -394,19 +409,19 @@ class RedisStorage(SharedStorage):
         ms = max(1, int(lease * 1000))
         return bool(await self._c.call("SET", self._lkey(sid), token, "NX", "PX", ms))
 
-    async def lock_and_load(
+    def lock_and_load(
         self, sid: bytes, token: bytes, lease: float, now: float
-    ) -> tuple[bool, Pairs | None] | None:
+    ) -> Step[tuple[bool, Pairs | None] | None]:
         if not is_valid_id(sid):
-            return None
-        result = await self._c.run(
-            S.LOCK_LOAD,
-            [self._skey(sid), self._lkey(sid)],
+            return ready(None)
+        key = self._skey(sid)
+        return self._c.run(
+            S.LOCK_TOUCH,
+            [key, self._lkey(sid)],
             [*self._args(now), token, max(1, int(lease * 1000))],
+            R.locked,
+            ("HGETALL", key),
         )
-        if not result[0]:
-            return False, None
-        return True, (_pairs(result[1]) if len(result) > 1 else None)
 
     async def lock_renew(self, held: list[tuple[bytes, bytes]], lease: float) -> list[bool]:
         ms = max(1, int(lease * 1000))
