@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
+
+from ..futures import settle_from
 
 __all__ = ["Future", "RunningLoop", "chain", "eager", "resolve", "then"]
 
@@ -68,17 +71,7 @@ def _finish_later(coro: Coroutine[Any, Any, Any], awaited: Any) -> asyncio.Futur
         if outer.done():  # cancelled while waiting for the first future
             return
         task = loop.create_task(coro)
-        task.add_done_callback(finish)
-
-    def finish(done: asyncio.Task[Any]) -> None:
-        if outer.done():
-            return
-        if done.cancelled():
-            outer.cancel()
-        elif (exc := done.exception()) is not None:
-            outer.set_exception(exc)
-        else:
-            outer.set_result(done.result())
+        task.add_done_callback(partial(settle_from, outer))
 
     def on_outer_done(_: asyncio.Future[Any]) -> None:
         if not outer.cancelled():
@@ -151,17 +144,7 @@ def then(
 def chain(inner: asyncio.Future[Any], outer: asyncio.Future[Any]) -> None:
     """Settle ``outer`` as ``inner`` settles; cancelling ``outer`` cancels ``inner``."""
 
-    def copy(done: asyncio.Future[Any]) -> None:
-        if outer.done():
-            return
-        if done.cancelled():
-            outer.cancel()
-        elif (exc := done.exception()) is not None:
-            outer.set_exception(exc)
-        else:
-            outer.set_result(done.result())
-
-    inner.add_done_callback(copy)
+    inner.add_done_callback(partial(settle_from, outer))
     outer.add_done_callback(lambda _: inner.cancel() if outer.cancelled() else None)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import hiredis
 
 from ...exceptions import StorageError
+from ...futures import settle_from
 from .scripts import Script
 
 __all__ = ["RedisConnection"]
@@ -56,17 +57,6 @@ def _paired(first: list[Any], convert: Callable[[Any], Any], reply: Any) -> Any:
             raise _NoScript
         raise StorageError(f"redis: {head}")
     return convert((head, reply))
-
-
-def _settle(future: Future[Any], done: Future[Any]) -> None:
-    if future.done():
-        return
-    if done.cancelled():
-        future.cancel()
-    elif (exc := done.exception()) is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(done.result())
 
 
 def _fail(entries: Iterable[Entry], error: StorageError) -> None:
@@ -127,7 +117,7 @@ class _Link(asyncio.Protocol):
                         future.set_exception(exc)
                     else:
                         if isinstance(value, Future):  # a follow-up call: settle with it
-                            value.add_done_callback(partial(_settle, future))
+                            value.add_done_callback(partial(settle_from, future))
                         else:
                             future.set_result(value)
         except (hiredis.ProtocolError, IndexError) as exc:  # garbled, or a reply nobody asked for

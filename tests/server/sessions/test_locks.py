@@ -9,11 +9,6 @@ from sessionserver.server.sessions.locks import LocalLocks
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Owner:
     def __init__(self, name: str) -> None:
         self.name = name

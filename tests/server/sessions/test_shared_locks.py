@@ -12,17 +12,9 @@ import pytest
 from sessionserver.server.sessions.locks import NOT_LOADED, SharedLocks
 from sessionserver.storage import SharedStorage, StorageError
 
+from .test_locks import Owner
+
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-class Owner:
-    def lock_lost(self, sid: bytes) -> None:
-        pass
 
 
 class HandStore:
@@ -56,7 +48,7 @@ def table(timeout: float = 5.0) -> tuple[SharedLocks, HandStore]:
 
 async def test_a_free_lock_is_taken_in_one_store_call_with_the_session_loaded() -> None:
     locks, store = table()
-    a = Owner()
+    a = Owner("a")
     waiter = locks.acquire(b"s", a, 0.0)
     assert waiter is not None and not waiter.done()
     sid, token, call = await soon(store.calls.get())
@@ -72,7 +64,7 @@ async def test_a_free_lock_is_taken_in_one_store_call_with_the_session_loaded() 
 
 async def test_a_caller_gone_while_the_store_takes_the_lock_leaves_nothing_behind() -> None:
     locks, store = table()
-    a, b = Owner(), Owner()
+    a, b = Owner("a"), Owner("b")
     waiter = locks.acquire(b"s", a, 0.0)
     assert waiter is not None
     _, token, call = await soon(store.calls.get())
@@ -92,7 +84,7 @@ async def test_a_caller_gone_while_the_store_takes_the_lock_leaves_nothing_behin
 
 async def test_a_store_failure_frees_the_lock_here_and_there() -> None:
     locks, store = table()
-    a = Owner()
+    a = Owner("a")
     waiter = locks.acquire(b"s", a, 0.0)
     assert waiter is not None
     _, token, call = await soon(store.calls.get())
@@ -107,7 +99,7 @@ async def test_a_store_failure_frees_the_lock_here_and_there() -> None:
 
 async def test_a_lock_held_by_another_daemon_is_polled_until_it_comes_free() -> None:
     locks, store = table()
-    a = Owner()
+    a = Owner("a")
     waiter = locks.acquire(b"s", a, 0.0)
     assert waiter is not None
     _, token, call = await soon(store.calls.get())
@@ -121,7 +113,7 @@ async def test_a_lock_held_by_another_daemon_is_polled_until_it_comes_free() -> 
 
 async def test_polling_a_lock_held_elsewhere_ends_at_the_lock_timeout() -> None:
     locks, store = table(timeout=0.02)
-    a = Owner()
+    a = Owner("a")
     waiter = locks.acquire(b"s", a, 0.0)
     assert waiter is not None
 
@@ -139,7 +131,7 @@ async def test_polling_a_lock_held_elsewhere_ends_at_the_lock_timeout() -> None:
 
 async def test_owners_of_one_daemon_queue_here_and_share_one_store_lock() -> None:
     locks, store = table()
-    a, b = Owner(), Owner()
+    a, b = Owner("a"), Owner("b")
     first = locks.acquire(b"s", a, 0.0)
     second = locks.acquire(b"s", b, 0.0)
     assert first is not None and second is not None
