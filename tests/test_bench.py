@@ -104,6 +104,7 @@ def test_bench_runs_both_storages_the_memory_clients_and_http_measurements() -> 
         ("Flask + gunicorn", "sessionserver"),
         ("Starlette + uvicorn", "starsessions (Redis)"),
         ("Starlette + uvicorn", "sessionserver"),
+        ("Starlette + uvicorn", "sessionserver (autoload)"),
     }
     for h in http.values():
         assert h["requests_per_s"] > 0 and h["errors"] == 0

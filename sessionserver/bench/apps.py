@@ -1,9 +1,10 @@
 """The web apps of the HTTP benchmark, one view each that reads and writes the session.
 
-Started by gunicorn (Flask) or uvicorn (Starlette) from ``http.py``; which session store backs
+Started by gunicorn (Flask) or uvicorn (Starlette) from ``web.py``; which session store backs
 them comes from the environment: ``BENCH_STORE`` is ``sessionserver`` (this project's adapters,
-``SESSIONSERVER_URL``) or ``redis`` (Flask-Session / starsessions on ``BENCH_REDIS_URL``, with
-keys under ``BENCH_PREFIX``).
+``SESSIONSERVER_URL``), ``sessionserver-autoload`` (the ASGI middleware loading before the
+view, as starsessions' autoload does, instead of on first read) or ``redis`` (Flask-Session /
+starsessions on ``BENCH_REDIS_URL``, with keys under ``BENCH_PREFIX``).
 """
 
 from __future__ import annotations
@@ -71,5 +72,6 @@ def starlette_app() -> Any:
 
         # a pooled connection per concurrent request, as on the Flask side
         client = AsyncSessionClient(os.environ["SESSIONSERVER_URL"], max_connections=64)
-        app.add_middleware(ServerSessions, client=client)
+        autoload = os.environ.get("BENCH_STORE") == "sessionserver-autoload"
+        app.add_middleware(ServerSessions, client=client, autoload=autoload)
     return app

@@ -338,8 +338,8 @@ def bench(
         )
         for h in http_results:
             ratio = ""
-            if h.store == "sessionserver":
-                base = next(b for b in http_results if b.app == h.app and b is not h)
+            if h.store.startswith("sessionserver"):
+                base = next(b for b in http_results if b.app == h.app)  # Redis comes first
                 if base.requests_per_s:
                     ratio = f"  {h.requests_per_s / base.requests_per_s:.2f}x"
             click.echo(

@@ -215,11 +215,16 @@ def _worker(app: str, proc: subprocess.Popen[bytes]) -> int:
     raise RuntimeError("gunicorn started no worker")
 
 
-_LABELS = {
-    "flask": ("Flask + gunicorn", "Flask-Session (Redis)"),
-    "starlette": ("Starlette + uvicorn", "starsessions (Redis)"),
+_APPS = {"flask": "Flask + gunicorn", "starlette": "Starlette + uvicorn"}
+#: Per app, what stores its sessions and how that is labelled: Redis (the baseline) first.
+STORES = {
+    "flask": {"redis": "Flask-Session (Redis)", "sessionserver": "sessionserver"},
+    "starlette": {
+        "redis": "starsessions (Redis)",
+        "sessionserver": "sessionserver",
+        "sessionserver-autoload": "sessionserver (autoload)",
+    },
 }
-STORES = ("redis", "sessionserver")
 
 
 def run_http_bench(
@@ -233,9 +238,10 @@ def run_http_bench(
     prefix: str = "ssbench",
     slices: int = 5,
 ) -> list[HttpResult]:
-    """Both apps, each through both stores (Redis first); results in that order.
+    """Both apps, each through each of its :data:`STORES` (Redis first); results in that
+    order.
 
-    The two servers of an app run side by side and are driven in turn, ``slices`` times
+    The servers of an app run side by side and are driven in turn, ``slices`` times
     ``duration / slices`` seconds each, so that whatever else the machine does weighs on
     both alike; the figures add up the slices.
     """
@@ -247,7 +253,7 @@ def run_http_bench(
         unique = f"{prefix}_http_{secrets.token_hex(4)}"
         servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
         try:
-            for store in STORES:
+            for store in STORES[app]:
                 env = {
                     **os.environ,
                     "BENCH_STORE": store,
@@ -258,7 +264,7 @@ def run_http_bench(
                 }
                 port = free_port()
                 servers[store] = (port, _serve(app, port, env, conns))
-            totals = {store: [0.0, 0.0, 0.0, 0.0] for store in STORES}
+            totals = {store: [0.0, 0.0, 0.0, 0.0] for store in STORES[app]}
             for port, proc in servers.values():
                 wait_for_port(port, proc, "the app server")
             pids = {
@@ -282,12 +288,12 @@ def run_http_bench(
                 proc.terminate()
                 proc.wait(10)
             _cleanup(redis_port, unique)
-        for store in STORES:
+        for store, label in STORES[app].items():
             served, failed, app_us, store_us = totals[store]
             results.append(
                 HttpResult(
-                    _LABELS[app][0],
-                    _LABELS[app][1] if store == "redis" else "sessionserver",
+                    _APPS[app],
+                    label,
                     served / duration,
                     int(failed),
                     app_us / max(served, 1.0),

@@ -187,6 +187,23 @@ def test_asgi(session_url: str, count: Callable[[Callable[[], Any]], int]) -> No
         assert count(lambda: web.get("/both")) == 2  # read, then one write
 
 
+def test_asgi_autoload(session_url: str, count: Callable[[Callable[[], Any]], int]) -> None:
+    """``autoload`` loads before the view on the paths it names, as starsessions' does: one
+    command more for a cookie-bearing request that never reads the session there, and the
+    same count as lazy loading everywhere else."""
+    routes = [Route("/plain", _plain), Route("/read", _read), Route("/write", _write)]
+    routes += [Route("/api/plain", _plain), Route("/api/both", _both)]
+    app = Starlette(routes=routes)
+    app.add_middleware(ASGISessions, url=session_url, autoload=[r"/api/"])
+    with TestClient(app) as web:
+        assert count(lambda: web.get("/api/plain")) == 0  # no cookie: nothing to load
+        assert count(lambda: web.get("/write")) == 1
+        assert count(lambda: web.get("/api/plain")) == 1  # loaded, though never read
+        assert count(lambda: web.get("/plain")) == 0  # not a path it names: lazy
+        assert count(lambda: web.get("/read")) == 1
+        assert count(lambda: web.get("/api/both")) == 2  # the load, then one write
+
+
 def test_a_write_after_a_read_does_not_ask_the_seconds_left_again(session_url: str) -> None:
     """The read of the request said what the session has left; its write slides the same
     idle lifetime, so it is a plain ``write`` and the cookie carries what the read said."""

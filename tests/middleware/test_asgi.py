@@ -180,6 +180,42 @@ def test_unreachable_server_is_a_clear_error() -> None:
         assert c.get("/plain").status_code == 200
 
 
+def test_autoload_reads_without_a_portal_and_keeps_the_rules(session_url: str) -> None:
+    """With ``autoload=True`` the session is there before the view: a read in a task of its
+    own needs no ``load_session``, and the saving rules are the lazy session's (no cookie and
+    no ``Vary`` for a request that did not touch it, nothing saved on a 5xx)."""
+
+    async def in_a_task(request: Request) -> Response:
+        seen: list[object] = []
+
+        async def child() -> None:
+            seen.append(dict(request.session))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child)
+        return JSONResponse(seen[0])
+
+    app = Starlette(routes=[*ROUTES, Route("/task", in_a_task)])
+    app.add_middleware(SessionMiddleware, url=session_url, autoload=True)
+    with TestClient(app) as c:
+        first = c.get("/set/a/1")
+        assert "set-cookie" in first.headers and first.headers["vary"] == "Cookie"
+        assert c.get("/task").json() == {"a": "1"}
+        untouched = c.get("/plain")
+        assert "set-cookie" not in untouched.headers and "vary" not in untouched.headers
+        assert c.get("/boom").status_code == 503
+        assert c.get("/all").json() == {"a": "1"}
+
+
+def test_autoload_needs_the_server_on_the_paths_it_names() -> None:
+    app = make_app("sessionserver://127.0.0.1:1", autoload=[r"/all"])
+    with TestClient(app) as c:
+        c.cookies.set("session", "0123456789abcdef0123456789abcdef")
+        with pytest.raises(ConnectError, match=r"127\.0\.0\.1:1"):
+            c.get("/all")
+        assert c.get("/plain").status_code == 200  # a path it does not name stays lazy
+
+
 def test_a_session_read_in_a_task_of_its_own_needs_load_session(session_url: str) -> None:
     async def in_a_task(request: Request) -> Response:
         seen: list[object] = []
