@@ -146,10 +146,10 @@ class SessionMiddleware:
             partitioned=partitioned,
         )
         self.serializer = serializer
+        if isinstance(autoload, str | re.Pattern):
+            autoload = [autoload]  # one pattern, not its characters
         self._autoload = (
-            bool(autoload)
-            if isinstance(autoload, bool)
-            else [re.compile(path) for path in autoload]
+            autoload if isinstance(autoload, bool) else [re.compile(p) for p in autoload]
         )
         self._lifespan = False
 
@@ -199,7 +199,7 @@ class SessionMiddleware:
             if sid is None:
                 await self.app(scope, receive, session_send)
             elif self.backend.lock or self._loads_first(scope):
-                await session.load_async()  # the lock for the whole request, as PHP's
+                await session.load_async()  # autoload, or the lock for the whole request
                 await self.app(scope, receive, session_send)
             else:
                 await greenback.with_portal_run(self.app, scope, receive, session_send)

@@ -208,7 +208,7 @@ def test_autoload_reads_without_a_portal_and_keeps_the_rules(session_url: str) -
 
 
 def test_autoload_needs_the_server_on_the_paths_it_names() -> None:
-    app = make_app("sessionserver://127.0.0.1:1", autoload=[r"/all"])
+    app = make_app("sessionserver://127.0.0.1:1", autoload=r"/all")  # one pattern
     with TestClient(app) as c:
         c.cookies.set("session", "0123456789abcdef0123456789abcdef")
         with pytest.raises(ConnectError, match=r"127\.0\.0\.1:1"):
