@@ -114,6 +114,11 @@ class AsyncStream(_Socket):
         """A scope whose reads and writes raise ``TimeoutError`` after ``seconds``."""
         return self._wait.deadline(seconds)
 
+    def pending(self) -> bool:
+        if self._wait.quiet() and not isinstance(self._sock, ssl.SSLSocket):
+            return False  # the loop watches it and saw nothing arrive: no select() to ask
+        return super().pending()
+
     async def read(self) -> bytes:
         sock = self._sock
         wait = self._wait

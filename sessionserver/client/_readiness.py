@@ -3,14 +3,16 @@ on asyncio.
 
 :func:`readiness` is called once per connection, inside its event loop, and returns what the
 stream waits with: ``readable()``, ``writable()``, ``deadline(seconds)`` (a scope in which the
-waits raise ``TimeoutError`` once ``seconds`` have passed) and ``release()`` (before the socket
-closes).  On trio (and any other anyio backend) these are anyio's ``wait_readable``,
-``wait_writable`` and ``fail_after``.  On asyncio they are made cheaper, as they are most of
-the cost of a small request: anyio's ``wait_readable`` registers and unregisters the socket
-with the selector on every wait (two ``epoll_ctl`` calls and context-variable lookups), so
-here the socket stays registered between replies; and instead of a cancel scope per request,
-a timer is armed only when a wait actually waits, and fails that wait's future.  A plain
-future is awaited, which anyio's cancel scopes cancel like any other.
+waits raise ``TimeoutError`` once ``seconds`` have passed), ``release()`` (before the socket
+closes) and ``quiet()`` (the loop watches the socket and has seen nothing arrive: the pool's
+health check of an idle connection then needs no ``select()``).  On trio (and any other anyio
+backend) these are anyio's ``wait_readable``, ``wait_writable`` and ``fail_after``.  On asyncio
+they are made cheaper, as they are most of the cost of a small request: anyio's
+``wait_readable`` registers and unregisters the socket with the selector on every wait (two
+``epoll_ctl`` calls and context-variable lookups), so here the socket stays registered
+between replies; and instead of a cancel scope per request, a timer is armed only when a wait
+actually waits, and fails that wait's future.  A plain future is awaited, which anyio's
+cancel scopes cancel like any other.
 
 A registration that outlives the socket would hand its stale selector key to the next socket
 that gets the same file descriptor (asyncio then never polls it), so ``release()`` always
@@ -44,6 +46,10 @@ class Readiness(Protocol):
     def release(self, finish: Callable[[], None]) -> None:
         """Stop watching the socket, then call ``finish`` (which closes it)."""
 
+    def quiet(self) -> bool:
+        """True if the loop watches the socket and has seen nothing arrive since the last
+        wait (False: it does not know, so ask the socket)."""
+
 
 def readiness(sock: socket.socket) -> Readiness:
     """How to wait on ``sock`` in the running event loop."""
@@ -71,6 +77,9 @@ class _Anyio:
 
     def release(self, finish: Callable[[], None]) -> None:
         finish()
+
+    def quiet(self) -> bool:
+        return False
 
 
 class _Asyncio:
@@ -101,6 +110,10 @@ class _Asyncio:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._until = None
+
+    def quiet(self) -> bool:
+        # Registered means no callback has found bytes or an end of stream nobody waited for.
+        return self._registered
 
     def _ready(self) -> None:
         waiter = self._waiter

@@ -11,6 +11,7 @@ import trio
 
 from sessionserver import AsyncSessionClient
 
+from ..conftest import StartDaemon
 from ..helpers import Daemon
 from .conftest import url
 
@@ -51,6 +52,25 @@ async def test_a_deadline_from_the_caller_cancels_cleanly(small_daemon: Daemon) 
             assert scope.cancelled_caught
             assert "idle=0 busy=0" in repr(c.pool)  # closed, not returned mid-exchange
         assert await c.read(sid) in ({}, {"k": b"late"})  # see above
+
+
+async def test_a_pooled_connection_the_daemon_closed_is_not_used(
+    start_daemon: StartDaemon,
+) -> None:
+    """A ``create`` is not retried (twice would make two sessions), so the pool must find out
+    that the daemon closed an idle connection before lending it: on asyncio from the loop's
+    own watch of the socket, elsewhere by asking the socket."""
+    daemon = start_daemon("--storage", "memory://", "--idle-timeout", "0.3")
+    async with AsyncSessionClient(url(daemon)) as c:
+        sid = await c.create({"k": "v"})
+        (idle,) = c.pool._idle
+        with anyio.fail_after(10):
+            # the daemon's close, as the loop sees it (no event to wait on: another process)
+            while not idle.stream.pending():  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        other = await c.create({"k": "again"})  # on a new connection
+        assert await c.read(other) == {"k": b"again"} and other != sid
+        assert idle not in c.pool._idle
 
 
 def test_one_client_used_from_successive_event_loops_of_both_libraries(
