@@ -46,8 +46,10 @@ PROBE_ID = b"0" * 32
 RATE_WINDOW = 5
 #: A shared store's sessions are counted while the figures were read this recently.
 WATCHED = 60.0
-#: The share of the time the sampler may spend counting sessions.
+#: The share of the time the sampler may spend counting sessions...
 COUNT_SHARE = 0.02
+#: ...but a count is never older than this (one slow count does not stop the gauge).
+COUNT_GAP_MAX = 60.0
 
 
 class Sampler:
@@ -72,7 +74,7 @@ class Sampler:
             started = self.clock()
             await self.count()
             took = self.clock() - started
-            self._next_count = started + max(INTERVAL, took / COUNT_SHARE)
+            self._next_count = started + min(max(INTERVAL, took / COUNT_SHARE), COUNT_GAP_MAX)
 
     def read(self) -> None:
         """Someone read the figures (a scrape, the dashboard, ``top``)."""

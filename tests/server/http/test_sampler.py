@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from sessionserver.server.http.listener import COUNT_SHARE, INTERVAL, WATCHED, Sampler
+from sessionserver.server.http.listener import (
+    COUNT_GAP_MAX,
+    COUNT_SHARE,
+    INTERVAL,
+    WATCHED,
+    Sampler,
+)
 from sessionserver.storage import StorageOptions
 from sessionserver.storage.memory import MemoryStorage
 from sessionserver.storage.redis.storage import RedisStorage
@@ -82,6 +88,22 @@ async def test_a_costly_count_waits_in_proportion_to_its_cost() -> None:
     clock.advance(0.1)
     await s.sample()
     assert strategy.counts == 2
+
+
+async def test_one_slow_count_does_not_stop_the_gauge() -> None:
+    s, strategy, clock = sampler(memory())
+    strategy.cost = 10.0  # a count that ran into its timeout, say
+    await s.sample()
+    strategy.cost = 0.0
+    clock.advance(COUNT_GAP_MAX - 10.0 - 0.1)  # its cost alone would wait 500 s
+    await s.sample()
+    assert strategy.counts == 1
+    clock.advance(0.1)
+    await s.sample()
+    assert strategy.counts == 2
+    clock.advance(INTERVAL)
+    await s.sample()
+    assert strategy.counts == 3  # and cheap counts are back to every second
 
 
 async def test_a_shared_store_is_counted_only_while_someone_reads_the_figures() -> None:
