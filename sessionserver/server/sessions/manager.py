@@ -18,7 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 from ...ids import generate_id, is_valid_id
 from ...protocol.replies import (
@@ -104,10 +104,22 @@ class SessionManager:
                 return then(data, partial(self._opened_read, st, sid))
             return self._opened_read(st, sid, data)
         st.locked = sid  # from now on a disconnect releases it, granted or still queued
-        locked = self.strategy.lock(st, sid, now)
+        try:
+            locked = self.strategy.lock(st, sid, now)
+        except Exception as exc:
+            self._lock_failed(st, exc)
         if isinstance(locked, Future):
-            return then(locked, partial(self._opened_write, st, sid))
+            opened = partial(self._opened_write, st, sid)
+            return then(locked, opened, partial(self._lock_failed, st))
         return self._opened_write(st, sid, locked)
+
+    @staticmethod
+    def _lock_failed(st: ConnectionState, exc: BaseException) -> NoReturn:
+        """A lock attempt raised (the store failed): the strategy let go of what it took, so
+        the connection holds nothing either (else a one-shot ``write`` of the id would be
+        refused as open here); a cancellation is not this: its disconnect releases the lock."""
+        st.locked = None
+        raise exc
 
     @staticmethod
     def _opened_read(st: ConnectionState, sid: bytes, data: Pairs | None) -> Err | None:
@@ -362,7 +374,11 @@ class SessionManager:
             return STORAGE_UNAVAILABLE
         self.wrote(st)
         st.locked = sid
-        if not await resolve(self.strategy.take(st, sid, self.now())):
+        try:
+            taken = await resolve(self.strategy.take(st, sid, self.now()))
+        except Exception as exc:
+            self._lock_failed(st, exc)
+        if not taken:
             st.locked = None
             return LOCKED
         st.bind(sid, WRITE, {})
@@ -406,7 +422,12 @@ class SessionManager:
         self._unlock(st)  # waiters on the old id wake up to find it gone
         st.sid = new
         st.locked = new
-        if not await resolve(self.strategy.take(st, new, self.now())):
+        try:
+            taken = await resolve(self.strategy.take(st, new, self.now()))
+        except Exception as exc:
+            st.unbind()
+            self._lock_failed(st, exc)
+        if not taken:
             st.locked = None
             st.unbind()
             return LOCKED

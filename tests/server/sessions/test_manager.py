@@ -19,6 +19,7 @@ from sessionserver.protocol.replies import (
 )
 from sessionserver.server.sessions.limits import Limits
 from sessionserver.server.sessions.state import READ, WRITE
+from sessionserver.storage import StorageError
 
 from .conftest import Kind, make_stack, settle
 
@@ -165,6 +166,34 @@ async def test_write_never_touches_the_session_open_here_and_never_creates(kind:
     assert await settle(m.write(st, unknown, {b"a": b"1"}, [], None)) is OPEN_FAILED
     assert await settle(m.read(unknown)) is OPEN_FAILED
     assert await settle(m.read(b"../../etc/passwd")) is OPEN_FAILED
+
+
+@pytest.mark.parametrize("fails", ["at once", "later"])
+async def test_a_lock_the_store_failed_to_take_leaves_the_connection_holding_nothing(
+    fails: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that fails while ``open <id> w`` takes the lock (a stall past the timeout, a
+    lost connection): the error reaches the client, and the connection is left as it was, so
+    its next one-shot ``write`` of the id is not refused as open here."""
+    s = make_stack("local")
+    m, st = s.manager, s.connection()
+    sid = await settle(m.new(st))
+    assert await settle(m.finish(st, True)) is None
+
+    def failing(owner: object, sid: bytes, now: float) -> object:
+        if fails == "at once":
+            raise StorageError("the store is down")
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(StorageError("the store is down"))
+        return future
+
+    with monkeypatch.context() as patch:
+        patch.setattr(m.strategy, "lock", failing)
+        with pytest.raises(StorageError):
+            await settle(m.open(st, sid, WRITE))
+    assert (st.sid, st.locked) == (None, None)
+    assert await settle(m.write(st, sid, {b"a": b"1"}, [], None)) is None
+    assert await settle(m.read(sid)) == {b"a": b"1"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
