@@ -132,6 +132,19 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
         check_url("redis://127.0.0.1:6379/0")
 
 
+async def test_one_step_writes_of_more_keys_than_lua_unpacks_at_once(make: Any) -> None:
+    """Lua's ``unpack()`` takes about 8,000 values: sets and removals go in batches."""
+    s = await make()
+    now = time.time()
+    many = {b"k%d" % i: b"v" for i in range(9000)}
+    limits: dict[str, Any] = {"max_keys": 10_000, "max_session": 10**6, "token": None}
+    await s.create(A, many, now)  # the create script's HSET
+    assert await s.apply(A, {}, list(many), now=now, **limits) == APPLIED  # HDEL
+    assert await s.load(A, now) == {}
+    assert await s.apply(A, many, [], now=now, **limits) == APPLIED  # HSET again
+    assert await s.load(A, now) == many
+
+
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from ..tls_redis import TlsRedis

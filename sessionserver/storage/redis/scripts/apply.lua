@@ -46,8 +46,8 @@ for j = 1, #ukeys do
     break
   end
 end
-if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
-if #set > 0 then hset(KEYS[1], set) end
+if #gone > 0 then batched('HDEL', KEYS[1], gone) end
+if #set > 0 then batched('HSET', KEYS[1], set) end
 if user ~= '' then
   redis.call('HSET', KEYS[1], ' u', user)
 else

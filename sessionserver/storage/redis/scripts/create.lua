@@ -13,6 +13,6 @@ if ARGV[4] ~= '' then
   fields[#fields + 1] = ARGV[4]
 end
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-hset(KEYS[1], fields)
+batched('HSET', KEYS[1], fields)
 expire(KEYS[1], deadline(ARGV[1], ARGV[1], own))
 return 1

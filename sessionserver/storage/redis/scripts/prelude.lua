@@ -1,7 +1,7 @@
 -- What every session script starts with: its ARGV begins with now, ttl, maxlife, and these
 -- helpers read a session's meta fields the same way everywhere.
 local now, ttl, maxlife = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
--- Fields per HSET (Lua's unpack() has a stack limit).
+-- Arguments per call of a command over many fields (Lua's unpack() has a stack limit).
 local STEP = 1000
 -- The deadline of a session from its meta fields.
 local function deadline(c, a, t)
@@ -15,9 +15,10 @@ end
 local function expire(key, d)
   redis.call('PEXPIRE', key, math.max(1, math.ceil((d - now) * 1000)))
 end
-local function hset(key, fields)
+-- redis.call(command, key, ...) over fields, STEP at a time (an even STEP keeps HSET's pairs).
+local function batched(command, key, fields)
   for i = 1, #fields, STEP do
-    redis.call('HSET', key, unpack(fields, i, math.min(i + STEP - 1, #fields)))
+    redis.call(command, key, unpack(fields, i, math.min(i + STEP - 1, #fields)))
   end
 end
 -- The meta fields {c, a, t, u} of the live session at key; nil if absent or expired (an

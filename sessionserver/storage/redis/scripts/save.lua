@@ -25,6 +25,6 @@ if ARGV[5] ~= '' then
   fields[#fields + 1] = ARGV[5]
 end
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
-hset(KEYS[1], fields)
+batched('HSET', KEYS[1], fields)
 expire(KEYS[1], deadline(m[1], ARGV[1], t))
 return done({1, m[4] or ''})
