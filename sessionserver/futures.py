@@ -11,8 +11,12 @@ __all__ = ["settle_from"]
 
 def settle_from(target: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
     """Give ``target`` the outcome of ``done`` (a result, an exception or a cancellation),
-    unless ``target`` is settled already; a done-callback of ``done`` through ``partial``."""
+    unless ``target`` is settled already (its caller left: an exception of ``done`` is then
+    taken as seen, since nobody else will look; whoever raised it logs what it means); a
+    done-callback of ``done`` through ``partial``."""
     if target.done():
+        if not done.cancelled():
+            done.exception()
         return
     if done.cancelled():
         target.cancel()

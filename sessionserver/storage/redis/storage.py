@@ -40,6 +40,7 @@ daemon answers with ``err Storage unavailable.``; the next call reconnects.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from asyncio import Future
 from collections.abc import Awaitable, Callable, Sequence
@@ -64,6 +65,8 @@ from . import replies as R
 from . import scripts as S
 from .replies import Pairs
 from .scripts import Script
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RedisStorage"]
 
@@ -258,7 +261,12 @@ class RedisStorage(SharedStorage):
         """:meth:`_reindex`, as a Task whose result is ``value``."""
 
         async def reindex() -> Any:
-            await self._reindex(sid, old, new)
+            try:
+                await self._reindex(sid, old, new)
+            except StorageError as exc:
+                # The save stands; the user index misses it until the session is saved again.
+                logger.warning("a session was saved but its user index was not updated: %s", exc)
+                raise
             return value
 
         return asyncio.get_running_loop().create_task(reindex())
