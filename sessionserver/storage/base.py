@@ -75,11 +75,12 @@ APPLIED, APPLY_ABSENT, APPLY_LOCKED, APPLY_TOO_MANY_KEYS, APPLY_TOO_LARGE = 1, 0
 
 def user_id(data: dict[bytes, bytes], keys: tuple[bytes, ...]) -> bytes | None:
     """The user a session belongs to: the value of the first of ``keys`` it has, a JSON
-    string or number taken as the plain id (``"42"`` and ``42`` are the same user)."""
+    string or number taken as the plain id (``"42"`` and ``42`` are the same user); an empty
+    one is no user (the Lua and SQL of the shared stores follow the same rule)."""
     for key in keys:
         value = data.get(key)
         if value is not None:
-            return plain_user(value)
+            return plain_user(value) or None
     return None
 
 

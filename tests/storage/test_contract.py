@@ -513,3 +513,25 @@ async def test_the_user_index_follows_saves_renames_and_deletes(make_shared: Sha
     assert await one.user_sessions(b"42", now) == []
     await one.save(c, {b"x": b"logged out"}, now)
     assert await two.user_sessions(b"7", now) == [A]
+
+
+async def test_an_empty_user_is_no_user(make_shared: SharedFactory) -> None:
+    """As ``base.user_id`` says, through a create, a whole save and a one-step write."""
+    from sessionserver.storage.base import APPLIED
+
+    s = await make_shared(user_keys=(b"_user_id",))
+    now = time.time()
+    c = b"%032x" % 0xC
+    await s.create(A, {b"_user_id": b'""'}, now)
+    await s.create(B, {b"_user_id": b"7"}, now)
+    await s.save(B, {b"_user_id": b""}, now)
+    await s.create(c, {b"_user_id": b"8"}, now)
+    code = await s.apply(
+        c, {b"_user_id": b'""'}, [], max_keys=10, max_session=1000, token=None, now=now, ttl=None
+    )
+    assert code in (None, APPLIED)
+    assert await s.user_sessions(b"", now) == []
+    assert await s.user_sessions(b'""', now) == []
+    assert await s.user_sessions(b"7", now) == []
+    if await s.load(c, now) == {b"_user_id": b'""'}:  # applied (not None: no such step)
+        assert await s.user_sessions(b"8", now) == []

@@ -232,3 +232,5 @@ async def test_the_user_index_follows_saves_renames_and_drops(kind: Kind) -> Non
     assert await settle(m.destroy_user(st, b"7", one)) == 1
     assert await settle(m.user_sessions(b"7")) == [one]
     assert await settle(m.user_sessions(b"8")) == [other]
+    await settle(m.create(st, {b"_user_id": b'""'}, None))  # an empty user is no user
+    assert await settle(m.user_sessions(b"")) == [] == await settle(m.user_sessions(b'""'))

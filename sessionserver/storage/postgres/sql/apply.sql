@@ -57,12 +57,13 @@ WITH RECURSIVE claim AS (
             string_agg(int4send(length(k)) || int4send(length(v)) || k || v, ''::bytea
                 ORDER BY ord),
             ''::bytea) AS data,
-        (SELECT CASE WHEN length(m.v) >= 2 AND substring(m.v FROM 1 FOR 1) = '\x22'::bytea
+        -- the first user key present, unquoted; empty is no user (storage/base.py's rule)
+        nullif((SELECT CASE WHEN length(m.v) >= 2 AND substring(m.v FROM 1 FOR 1) = '\x22'::bytea
                 AND substring(m.v FROM length(m.v) FOR 1) = '\x22'::bytea
                 THEN substring(m.v FROM 2 FOR length(m.v) - 2) ELSE m.v END
             FROM unnest({user_keys}) WITH ORDINALITY AS u (k, ord)
             JOIN merged m ON m.k = u.k
-            ORDER BY u.ord LIMIT 1) AS user_id
+            ORDER BY u.ord LIMIT 1), ''::bytea) AS user_id
     FROM merged
     WHERE EXISTS (SELECT FROM cur)
 ), verdict AS (
