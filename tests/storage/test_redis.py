@@ -21,7 +21,7 @@ from sessionserver.storage.base import (
     APPLY_TOO_MANY_KEYS,
 )
 
-from ..helpers import wait_until
+from ..helpers import wait_until, wait_until_async
 from ..stores import REDIS_URL, drop_redis_prefix, redis_storage_url, unique_name
 
 pytestmark = pytest.mark.anyio
@@ -143,6 +143,27 @@ async def test_one_step_writes_of_more_keys_than_lua_unpacks_at_once(make: Any) 
     assert await s.load(A, now) == {}
     assert await s.apply(A, many, [], now=now, **limits) == APPLIED  # HSET again
     assert await s.load(A, now) == many
+
+
+async def test_a_user_index_update_that_fails_after_its_save_is_repaired(
+    make: Any, prefix: str, raw: redis.Redis
+) -> None:
+    """The index is another slot, so it is updated after the save's script.  When that fails
+    (here the user's set is not a set, so ``SADD`` answers WRONGTYPE; in life Redis out of
+    memory, or the connection lost), the save stands and is answered as done, and the index
+    follows in the background: log-out-everywhere does not miss the session for long."""
+    s = await make(user_keys=(b"_user_id",))
+    now = time.time()
+    assert await s.create(A, {b"x": b"1"}, now)
+    raw.set(f"{prefix}:u:{{7}}", "not a set")
+    assert await s.save(A, {b"_user_id": b'"7"'}, now) is True
+    assert await s.load(A, now) == {b"_user_id": b'"7"'}
+    raw.delete(f"{prefix}:u:{{7}}")
+
+    async def indexed() -> bool:
+        return bool(await s.user_sessions(b"7", now) == [A])
+
+    await wait_until_async(indexed, what="the user index repaired")
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,10 @@ its hash tag so that a session and its lock share a cluster slot:
   released or extended only by a script that compares the token first.  A save under a lock
   carries the token and is refused (:class:`~.base.LockLost`) if the lock changed hands.
 - ``<prefix>:u:{<user>}``, a set: the sessions that name the user.  Kept on create, save,
-  rename and delete; members whose session expired or changed hands are pruned when the set
-  is read and by a slow background sweep.
+  rename and delete, after the session's own script (another slot); an update that fails
+  then is retried in the background, and the save it follows is answered as done.  Members
+  whose session expired or changed hands are pruned when the set is read and by a slow
+  background sweep.
 
 Every multi-step change is one Lua script (``scripts/*.lua``) on one key's slot, so it is
 atomic in a cluster as on a single server, and each request phase is one round trip.  A save
@@ -68,6 +70,9 @@ from .scripts import Script
 
 logger = logging.getLogger(__name__)
 
+#: How long a user-index update that failed after its save is retried in the background.
+REPAIR_FOR = 600.0
+
 __all__ = ["RedisStorage"]
 
 
@@ -116,6 +121,7 @@ class RedisStorage(SharedStorage):
         self._target = target
         self._prefix = prefix.encode()
         self._client: _Client | None = None
+        self._repairs: set[asyncio.Task[None]] = set()
         self._ttl = str(options.ttl).encode()
         self._maxlife = str(options.max_lifetime or 0).encode()
         self._user_keys = options.user_keys
@@ -157,6 +163,8 @@ class RedisStorage(SharedStorage):
         await self._client.start()
 
     async def stop(self) -> None:
+        for task in self._repairs:
+            task.cancel()
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
@@ -264,12 +272,37 @@ class RedisStorage(SharedStorage):
             try:
                 await self._reindex(sid, old, new)
             except StorageError as exc:
-                # The save stands; the user index misses it until the session is saved again.
-                logger.warning("a session was saved but its user index was not updated: %s", exc)
-                raise
+                # The save stands, so the reply says so; the index follows when it can.
+                logger.warning("a session's user index is repaired in the background: %s", exc)
+                self._repair(sid, old, new)
             return value
 
         return asyncio.get_running_loop().create_task(reindex())
+
+    def _repair(self, sid: bytes, old: bytes, new: bytes) -> None:
+        """Retry :meth:`_reindex` with backoff for :data:`REPAIR_FOR` seconds.  Until then
+        the index may miss the session (a stale entry is harmless: ``user_sessions`` checks
+        each session's own user)."""
+        loop = asyncio.get_running_loop()
+
+        async def repair() -> None:
+            delay, give_up = 0.05, loop.time() + REPAIR_FOR
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self._reindex(sid, old, new)
+                except StorageError as exc:
+                    if loop.time() >= give_up:
+                        logger.error("a session's user index could not be repaired: %s", exc)
+                        return
+                    delay = min(delay * 2, 5.0)
+                else:
+                    logger.warning("a session's user index is repaired")
+                    return
+
+        task = loop.create_task(repair())
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
 
     async def save(self, sid: bytes, data: Pairs, now: float) -> bool:
         if not is_valid_id(sid):
