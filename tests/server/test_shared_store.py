@@ -250,3 +250,18 @@ def test_read_and_write_withttl_through_either_daemon(pair: Start) -> None:
             'ok 399 a:1:{s:1:"a";s:1:"1";}',
         )
         assert ca.cmd(f"write {sid} withttl a:0:{{}}") in ("ok 400", "ok 399")
+
+
+def test_a_one_command_write_into_a_big_session(pair: Start) -> None:
+    """Nine hundred pairs: PostgreSQL takes the lock, loads and saves instead of merging them
+    in one statement (whose walk of the pairs grows faster than they do); the outcome is the
+    same on every store."""
+    a, b = pair(), pair()
+    many = {f"k{i}": f"value {i}" for i in range(900)}
+    with SessionClient(f"sessionserver://{a.host}:{a.port}") as ca:
+        with SessionClient(f"sessionserver://{b.host}:{b.port}") as cb:
+            sid = ca.create(many)
+            cb.write(sid, {"k1": "changed", "new": "1"}, ["k2"])
+            got = ca.read(sid)
+    assert len(got) == 900 and got["k1"] == b"changed" and got["new"] == b"1"
+    assert "k2" not in got and got["k899"] == b"value 899"

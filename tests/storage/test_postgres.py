@@ -303,6 +303,29 @@ async def test_an_unreachable_server_fails_start_quickly_without_the_password() 
     await s.stop()
 
 
+async def test_apply_leaves_a_session_too_big_to_walk_in_sql_to_the_lock(
+    schema: str, db: psycopg.AsyncConnection[tuple[object, ...]]
+) -> None:
+    from sessionserver.storage.postgres.storage import APPLY_WALK_MAX
+
+    s = await _storage(schema, ttl=100)
+    try:
+        now = time.time()
+        args: dict[str, Any] = {"max_keys": 10**4, "max_session": 10**7, "token": None}
+        small = {b"k%d" % i: b"v" for i in range(10)}
+        big = {b"k%d" % i: b"v" * 20 for i in range(APPLY_WALK_MAX // 20)}
+        await s.create(A, small, now)
+        await s.create(B, big, now)
+        assert await s.apply(A, {b"x": b"1"}, [], now=now, **args) == APPLIED
+        assert await s.apply(B, {b"x": b"1"}, [], now=now, **args) is None  # take the lock
+        assert await s.load(B, now) == big  # and nothing was done
+        assert await s.apply(A, dict(big), [], now=now, **args) is None  # changes count too
+        assert await s.load(A, now) == {**small, b"x": b"1"}
+        assert await s.lock_acquire(B, b"t", 5)  # nothing holds the lock row either
+    finally:
+        await s.stop()
+
+
 async def test_apply_writes_in_one_statement_when_the_lock_is_free(
     schema: str, db: psycopg.AsyncConnection[tuple[object, ...]]
 ) -> None:

@@ -8,8 +8,8 @@
 -- version even if this statement's snapshot is older.  The pairs keep their order; new keys
 -- follow in the order given.
 --
--- -> 1 applied, 0 absent or expired, -2 locked, -3 too many keys, -4 too large; the user
---    the session names now
+-- -> 1 applied, 0 absent or expired, -2 locked, -3 too many keys, -4 too large, -5 too big
+--    to walk here (the caller takes the lock instead); the user the session names now
 WITH RECURSIVE claim AS (
     INSERT INTO {locks} AS l (sid, token, expires_at)
     VALUES (%(sid)s, ''::bytea, {clock})
@@ -27,7 +27,7 @@ WITH RECURSIVE claim AS (
 ), blobs (part, data) AS (
     -- 0: the pairs; 1: the changes; 2: the removed keys (with empty values), all three in
     -- pairs.py's encoding
-    SELECT 0, data FROM cur
+    SELECT 0, data || ''::bytea FROM cur  -- detoasted once, not at every get_byte()
     UNION ALL SELECT 1, %(changes)s::bytea
     UNION ALL SELECT 2, %(removed)s::bytea
 ), walk (part, pos, k, v, ord) AS (
@@ -70,6 +70,9 @@ WITH RECURSIVE claim AS (
     SELECT CASE
         WHEN NOT EXISTS (SELECT FROM claim) THEN -2
         WHEN NOT EXISTS (SELECT FROM cur) THEN 0
+        -- the walk above costs more than the lock, load and save it replaces: -5, take those
+        WHEN length(%(changes)s::bytea) + length(%(removed)s::bytea)
+            + (SELECT length(data) FROM cur) > %(walk_max)s::bigint THEN -5
         WHEN (SELECT n FROM result) > %(max_keys)s::bigint THEN -3
         WHEN (SELECT size FROM result) > %(max_session)s::bigint THEN -4
         ELSE 1
