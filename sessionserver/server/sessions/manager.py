@@ -107,18 +107,23 @@ class SessionManager:
         try:
             locked = self.strategy.lock(st, sid, now)
         except Exception as exc:
-            self._lock_failed(st, exc)
+            self._lock_failed(st, sid, exc)
         if isinstance(locked, Future):
             opened = partial(self._opened_write, st, sid)
-            return then(locked, opened, partial(self._lock_failed, st))
+            return then(locked, opened, partial(self._lock_failed, st, sid))
         return self._opened_write(st, sid, locked)
 
     @staticmethod
-    def _lock_failed(st: ConnectionState, exc: BaseException) -> NoReturn:
-        """A lock attempt raised (the store failed): the strategy let go of what it took, so
-        the connection holds nothing either (else a one-shot ``write`` of the id would be
-        refused as open here); a cancellation is not this: its disconnect releases the lock."""
+    def _let_go(st: ConnectionState, sid: bytes) -> None:
+        """``st`` could not lock ``sid``: it holds neither the lock nor the session."""
         st.locked = None
+        if st.sid == sid:
+            st.unbind()
+
+    def _lock_failed(self, st: ConnectionState, sid: bytes, exc: BaseException) -> NoReturn:
+        """A lock attempt raised (the store failed; not a cancellation, whose disconnect releases
+        it): the strategy let go of what it took, and so does the connection."""
+        self._let_go(st, sid)
         raise exc
 
     @staticmethod
@@ -373,16 +378,21 @@ class SessionManager:
         if sid is None:
             return STORAGE_UNAVAILABLE
         self.wrote(st)
+        if not await self._take(st, sid):
+            return LOCKED
+        st.bind(sid, WRITE, {})
+        return sid
+
+    async def _take(self, st: ConnectionState, sid: bytes) -> bool:
+        """Take the lock of a session this connection just made or renamed; False: timed out."""
         st.locked = sid
         try:
             taken = await resolve(self.strategy.take(st, sid, self.now()))
         except Exception as exc:
-            self._lock_failed(st, exc)
+            self._lock_failed(st, sid, exc)
         if not taken:
-            st.locked = None
-            return LOCKED
-        st.bind(sid, WRITE, {})
-        return sid
+            self._let_go(st, sid)
+        return bool(taken)
 
     def destroy(self, st: ConnectionState) -> Reply:
         """``destroy``: delete the open session (already gone is as good as destroyed)."""
@@ -421,17 +431,7 @@ class SessionManager:
         self.wrote(st)
         self._unlock(st)  # waiters on the old id wake up to find it gone
         st.sid = new
-        st.locked = new
-        try:
-            taken = await resolve(self.strategy.take(st, new, self.now()))
-        except Exception as exc:
-            st.unbind()
-            self._lock_failed(st, exc)
-        if not taken:
-            st.locked = None
-            st.unbind()
-            return LOCKED
-        return new
+        return new if await self._take(st, new) else LOCKED
 
     def get_ttl(self, st: ConnectionState) -> Reply:
         """``ttl``: whole seconds left."""
