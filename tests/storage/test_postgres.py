@@ -29,6 +29,7 @@ from sessionserver.storage.base import (
     APPLY_TOO_MANY_KEYS,
 )
 from sessionserver.storage.postgres import PostgresStorage
+from sessionserver.storage.postgres.storage import APPLY_WALK_MAX
 
 from ..helpers import wait_until_async
 from ..proxy import Proxy
@@ -303,11 +304,7 @@ async def test_an_unreachable_server_fails_start_quickly_without_the_password() 
     await s.stop()
 
 
-async def test_apply_leaves_a_session_too_big_to_walk_in_sql_to_the_lock(
-    schema: str, db: psycopg.AsyncConnection[tuple[object, ...]]
-) -> None:
-    from sessionserver.storage.postgres.storage import APPLY_WALK_MAX
-
+async def test_apply_leaves_a_session_too_big_to_walk_in_sql_to_the_lock(schema: str) -> None:
     s = await _storage(schema, ttl=100)
     try:
         now = time.time()
